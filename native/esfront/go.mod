@@ -1,0 +1,3 @@
+module trackstack/native/esfront
+
+go 1.22

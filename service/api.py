@@ -1,0 +1,151 @@
+"""The demo endpoints. Each one logs what a real handler would, so a trace has a story."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, request
+
+from service.downstream import Downstream
+from service.responses import error, ok
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+USERS = [
+    {"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"},
+    {"id": 2, "name": "Grace Hopper", "email": "grace@example.com"},
+    {"id": 3, "name": "Linus Torvalds", "email": "linus@example.com"},
+]
+NAMES = ["alpha", "bravo", "charlie", "delta", "echo"]
+ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+MAX_SLOW_MS = 10_000
+
+
+@bp.get("/health")
+def health() -> Any:
+    return ok({"status": "ok", "service": current_app.config["SETTINGS"].service_name})
+
+
+@bp.get("/users")
+def users() -> Any:
+    delay_ms = current_app.config["SETTINGS"].db_latency_ms
+    log.debug("querying users table (simulated, %d ms)", delay_ms)
+    started = time.perf_counter_ns()
+    time.sleep(delay_ms / 1000)  # the "database": yields to other greenlets like real I/O
+    log.info(
+        "fetched %d users from db",
+        len(USERS),
+        extra={"event.action": "db_query", "event.duration": time.perf_counter_ns() - started},
+    )
+    return ok(USERS)
+
+
+@bp.get("/names")
+def names() -> Any:
+    log.info("listing %d names", len(NAMES))
+    return ok(NAMES)
+
+
+@bp.get("/item")
+def item() -> Any:
+    sku = request.args.get("sku", "sku-1")[:64]
+    log.debug("building item %s", sku)
+    return ok(
+        {
+            "sku": sku,
+            "name": f"Item {sku}",
+            "price": 9.99,
+            "updated_at": datetime.now().astimezone().isoformat(),
+        }
+    )
+
+
+@bp.get("/error")
+def fail() -> Any:
+    detail = request.args.get("detail", "card processor unavailable")[:256]
+    log.info("about to fail on purpose")
+    raise RuntimeError(f"simulated failure: {detail}")
+
+
+@bp.post("/login")
+def login() -> Any:
+    credentials = request.get_json(silent=True)
+    if (
+        not isinstance(credentials, dict)
+        or not isinstance(credentials.get("username"), str)
+        or not isinstance(credentials.get("password"), str)
+    ):
+        log.warning('login rejected: body is not {"username": str, "password": str}')
+        return error(400, 'expected a JSON object {"username": str, "password": str}')
+    username = credentials["username"][:64]
+    log.info("login succeeded for user %s", username, extra={"user.name": username})
+    return ok({"username": username, "token": f"fake-{uuid.uuid4().hex}"})
+
+
+@bp.get("/slow")
+def slow() -> Any:
+    raw = request.args.get("ms", "500")
+    if not raw.isdigit() or int(raw) > MAX_SLOW_MS:
+        return error(400, f"ms must be a whole number from 0 to {MAX_SLOW_MS}")
+    log.info("sleeping %s ms", raw)
+    time.sleep(int(raw) / 1000)
+    return ok({"slept_ms": int(raw)})
+
+
+@bp.get("/orders/<order_id>")
+def order(order_id: str) -> Any:
+    if not ORDER_ID.fullmatch(order_id):
+        return error(400, "order id must be 1-64 characters of [A-Za-z0-9-]")
+    downstream: Downstream = current_app.extensions["trackstack.downstream"]
+    log.info("looking up order %s", order_id)
+    item_body = downstream.get_json("/api/item", params={"sku": f"sku-{order_id}"})
+    return ok({"order_id": order_id, "status": "shipped", "item": item_body.get("data")})
+
+
+@bp.post("/jobs")
+def start_job() -> Any:
+    job_id = uuid.uuid4().hex[:12]
+    steps = random.randint(2, 4)  # noqa: S311
+    # The job runs after the response is sent, in a copy of this request's context, so its
+    # lines keep this request's tracking_id.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(_run_job, job_id, steps), daemon=True).start()
+    log.info("queued job %s with %d steps", job_id, steps, extra={"labels.job_id": job_id})
+    return ok({"job_id": job_id, "steps": steps}, status=202)
+
+
+def _run_job(job_id: str, steps: int) -> None:
+    try:
+        for step in range(1, steps + 1):
+            time.sleep(0.05)
+            log.info(
+                "job %s step %d/%d done",
+                job_id,
+                step,
+                steps,
+                extra={"event.action": "job_step", "labels.job_id": job_id},
+            )
+        log.info(
+            "job %s finished",
+            job_id,
+            extra={"event.action": "job_finished", "labels.job_id": job_id},
+        )
+    except Exception:
+        log.exception("job %s failed", job_id, extra={"labels.job_id": job_id})
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["SETTINGS"]
+    app.extensions["trackstack.downstream"] = Downstream(
+        settings.downstream_url, settings.downstream_timeout_s
+    )
+    app.register_blueprint(bp)

@@ -1,0 +1,79 @@
+"""Service settings: environment variables with documented defaults (see README)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+POLICIES = ("replace", "reject", "ignore")
+LOG_FORMATS = ("json", "console")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use; the message names it."""
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={raw!r} must be between {lo:g} and {hi:g}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    service_name: str = "trackstack-service"
+    tracking_id_policy: str = "replace"
+    log_level: str = "INFO"
+    log_format: str = "json"
+    log_max_line_bytes: int = 4096
+    debug_log_token: str | None = None
+    redact_keys: tuple[str, ...] = field(default_factory=tuple)
+    downstream_url: str = "http://127.0.0.1:8000"
+    downstream_timeout_s: float = 5.0
+    fault_error_rate: float = 0.0
+    fault_latency_ms: int = 0
+    db_latency_ms: int = 100
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"LOG_LEVEL={level!r} is not a logging level")
+        port = env.get("PORT", "8000").strip() or "8000"
+        extra_keys = env.get("REDACT_KEYS", "")
+        return cls(
+            service_name=env.get("SERVICE_NAME", "").strip() or cls.service_name,
+            tracking_id_policy=_choice(env, "TRACKING_ID_POLICY", POLICIES),
+            log_level=level,
+            log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
+            # PIPE_BUF on Linux: one write(2) of at most this many bytes never interleaves
+            # with another worker's write to the same pipe.
+            log_max_line_bytes=int(_float(env, "LOG_MAX_LINE_BYTES", 4096, 1024, 4096)),
+            debug_log_token=env.get("DEBUG_LOG_TOKEN") or None,
+            redact_keys=tuple(k.strip().lower() for k in extra_keys.split(",") if k.strip()),
+            downstream_url=(
+                env.get("DOWNSTREAM_URL", "").strip() or f"http://127.0.0.1:{port}"
+            ).rstrip("/"),
+            downstream_timeout_s=_float(env, "DOWNSTREAM_TIMEOUT_S", 5.0, 0.1, 60),
+            fault_error_rate=_float(env, "FAULT_ERROR_RATE", 0.0, 0.0, 1.0),
+            fault_latency_ms=int(_float(env, "FAULT_LATENCY_MS", 0, 0, 60_000)),
+            db_latency_ms=int(_float(env, "DB_LATENCY_MS", 100, 0, 60_000)),
+            max_body_bytes=int(_float(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024**2)),
+        )

@@ -1,0 +1,52 @@
+"""Outbound HTTP calls that carry the tracking ID and a child traceparent, and log one
+``event.action: dependency_call`` line each (host and path, never the query)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from service import tracking
+
+log = logging.getLogger(__name__)
+
+
+class Downstream:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        url = f"{self.base_url}{path}"
+        target = urlsplit(url)
+        headers, child_span = tracking.outbound_headers()
+        started = time.perf_counter_ns()
+        status: int | None = None
+        try:
+            response = self.session.get(url, params=params, headers=headers, timeout=self.timeout_s)
+            status = response.status_code
+            response.raise_for_status()
+            return response.json()
+        finally:
+            log.info(
+                "dependency call GET %s%s -> %s",
+                target.netloc,
+                target.path,
+                status or "failed",
+                extra={
+                    "event.action": "dependency_call",
+                    "event.duration": time.perf_counter_ns() - started,
+                    "event.outcome": "success" if status and status < 400 else "failure",
+                    "destination.address": target.hostname,
+                    "url.domain": target.hostname,
+                    "url.path": target.path,
+                    "http.request.method": "GET",
+                    "http.response.status_code": status,
+                    "span.id": child_span,
+                },
+            )

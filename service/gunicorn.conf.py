@@ -1,0 +1,28 @@
+"""gunicorn settings for trackstack (``make serve``, the native stack and the Dockerfile).
+
+Environment: PORT (8000), BIND_HOST (127.0.0.1; the Dockerfile sets 0.0.0.0),
+WEB_CONCURRENCY (2 workers), GEVENT_CONNECTIONS (1000 per worker), LOG_LEVEL (INFO).
+"""
+
+import os
+
+wsgi_app = "service:create_app()"
+bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "service.server.TrackingGeventWorker"
+worker_connections = int(os.environ.get("GEVENT_CONNECTIONS", "1000"))
+keepalive = 5
+timeout = 30
+graceful_timeout = 20
+
+# Every line is JSON on stdout: gunicorn's own lines and the access log go through
+# service.logs via this logger class; "-" only switches the access log on.
+logger_class = "service.server.JsonLogger"
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Hostile input stays bounded: request line and header limits (gunicorn's defaults, explicit).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190

@@ -1,0 +1,305 @@
+"""One logging pipeline for every record the service writes: app, access and gunicorn's own.
+
+record -> filters (tracking ID, per-request level gate) -> ECS formatter (ecs-logging, plus
+our fields, redaction, a bounded line size) -> a writer thread that does one write(2) per line.
+
+Why a writer thread: under gevent a blocking write to a full stdout pipe would stall every
+greenlet of the worker. Greenlets only queue bytes; a real OS thread waits on the pipe.
+Why a bounded line: writes of at most PIPE_BUF bytes to a pipe are atomic, so two workers'
+lines never interleave, whatever their size was before bounding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import ecs_logging
+from ecs_logging._utils import json_dumps  # the field order ECS asks for: @timestamp first
+
+from service.config import Settings
+from service.redact import Redactor
+from service.tracking import TrackingFilter
+
+APP, ACCESS, SERVER = "trackstack.app", "trackstack.access", "trackstack.server"
+TRUNCATED = "…[truncated]…"
+
+# True while the current request asked for (and was allowed) DEBUG logging.
+request_debug_var: ContextVar[bool] = ContextVar("request_debug", default=False)
+
+
+def dataset_for(logger_name: str) -> str:
+    if logger_name == "gunicorn.access":
+        return ACCESS
+    if logger_name.startswith("gunicorn"):
+        return SERVER
+    return APP
+
+
+class _EventIds:
+    """Unique, cheap ``event.id`` values: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
+event_ids = _EventIds()
+
+
+class EcsFormatter(ecs_logging.StdlibFormatter):
+    """ecs-logging's record -> ECS dict, plus service/event fields, redaction and a size bound."""
+
+    def __init__(self, service_name: str, redactor: Redactor, max_line_bytes: int = 4096) -> None:
+        super().__init__(
+            exclude_fields=("log.original", "log.origin", "process.thread", "process.name"),
+        )
+        self.service_name = service_name
+        self.redactor = redactor
+        self.max_line_bytes = max_line_bytes
+
+    def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
+        doc = super().format_to_ecs(record)
+        doc["service"] = {"name": self.service_name}
+        event = doc.setdefault("event", {})
+        event.setdefault("dataset", dataset_for(record.name))
+        event["id"] = event_ids.next()
+        doc["message"] = self.redactor.text(doc["message"])
+        error = doc.get("error")
+        if error:
+            for key in ("message", "stack_trace"):
+                if isinstance(error.get(key), str):
+                    error[key] = self.redactor.text(error[key])
+        return doc
+
+    def format(self, record: logging.LogRecord) -> str:
+        return bounded_json(self.format_to_ecs(record), self.max_line_bytes - 1)
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    # ecs-logging's json_dumps pops the ordered keys out of what it is given.
+    copy = dict(doc)
+    if isinstance(copy.get("log"), dict):
+        copy["log"] = dict(copy["log"])
+    return json_dumps(copy, ensure_ascii=True)
+
+
+def _longest_string(doc: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    best: tuple[dict[str, Any], str] | None = None
+    best_len = 0
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append(value)
+            elif isinstance(value, str) and len(value) > best_len:
+                best, best_len = (node, key), len(value)
+    return best
+
+
+def bounded_json(doc: dict[str, Any], limit: int) -> str:
+    """Serialize ``doc`` in at most ``limit`` bytes by cutting its longest strings in the middle.
+
+    The head and the tail survive: a stack trace keeps where it started and where it failed.
+    """
+    line = _dump(doc)
+    for _ in range(12):
+        if len(line) <= limit:  # ensure_ascii: characters are bytes
+            return line
+        longest = _longest_string(doc)
+        if longest is None:
+            break
+        node, key = longest
+        value = node[key]
+        # Escaping can make a character cost up to 6 bytes; cut generously and re-check.
+        excess = len(line) - limit + len(TRUNCATED) * 6 + 16
+        keep = max(len(value) - excess, 0)
+        head = keep // 3
+        node[key] = value[:head] + TRUNCATED + value[len(value) - (keep - head) :]
+        line = _dump(doc)
+    if len(line) <= limit:
+        return line
+    return json.dumps(
+        {
+            "@timestamp": doc.get("@timestamp"),
+            "log.level": "error",
+            "message": "log record too large to write; dropped its fields",
+            "service.name": doc.get("service", {}).get("name"),
+            "event.dataset": doc.get("event", {}).get("dataset"),
+            "event.id": doc.get("event", {}).get("id"),
+        },
+        ensure_ascii=True,
+    )[:limit]
+
+
+class ConsoleFormatter(EcsFormatter):
+    """The same fields as the JSON line, laid out for a person at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = self.format_to_ecs(record)
+        flat: dict[str, Any] = {}
+        _flatten(doc, "", flat)
+        head = "{} {:<7} {} [{}] {}".format(
+            flat.pop("@timestamp", ""),
+            str(flat.pop("log.level", "")).upper(),
+            flat.pop("event.dataset", ""),
+            flat.pop("tracking_id", "-"),
+            flat.pop("message", ""),
+        )
+        stack = flat.pop("error.stack_trace", None)
+        rest = " ".join(f"{k}={json.dumps(v, ensure_ascii=True)}" for k, v in sorted(flat.items()))
+        return f"{head}  {rest}" + (f"\n{stack}" if stack else "")
+
+
+def _flatten(node: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _flatten(value, f"{prefix}{key}.", out)
+        else:
+            out[f"{prefix}{key}"] = value
+
+
+class LevelGate(logging.Filter):
+    """Drops records under the configured level unless this request enabled DEBUG."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or request_debug_var.get()
+
+
+class LineWriterHandler(logging.Handler):
+    """Formats in the caller's context; a writer thread does the (possibly blocking) write."""
+
+    def __init__(self, fd: int = 1, max_pending: int = 10_000, batch_bytes: int = 4096) -> None:
+        super().__init__()
+        self.fd = fd
+        self.max_pending = max_pending
+        self.batch_bytes = batch_bytes
+        self._start_fresh()
+        os.register_at_fork(before=self.flush, after_in_child=self._start_fresh)
+
+    def _start_fresh(self) -> None:
+        import _queue  # the C queue: its lock is a real OS lock even after gevent patches `queue`
+
+        self._queue: Any = _queue.SimpleQueue()
+        self._queued = 0
+        self._written = 0
+        self._writer_started = False
+
+    def _start_writer(self) -> None:
+        from gevent.monkey import get_original  # a real OS thread, even in a gevent worker
+
+        start_new_thread = get_original("_thread", "start_new_thread")
+        start_new_thread(self._write_forever, ())
+        self._writer_started = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record).encode("utf-8", "replace") + b"\n"
+        except Exception:
+            self.handleError(record)
+            return
+        if not self._writer_started:
+            self._start_writer()
+        self._queued += 1
+        self._queue.put(line)
+        # Backpressure without blocking the hub: time.sleep yields in a gevent worker.
+        while self._queued - self._written > self.max_pending:
+            time.sleep(0.001)
+
+    def _write_forever(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            size = len(batch[0])
+            while size < self.batch_bytes:
+                try:
+                    line = self._queue.get_nowait()
+                except Exception:  # _queue.Empty
+                    break
+                batch.append(line)
+                size += len(line)
+                if size > self.batch_bytes:
+                    # Over PIPE_BUF: write what fits, keep the rest for the next write.
+                    batch.pop()
+                    size -= len(line)
+                    self._write(b"".join(batch))
+                    self._written += len(batch)
+                    batch, size = [line], len(line)
+            self._write(b"".join(batch))
+            self._written += len(batch)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except InterruptedError:
+                continue
+            except OSError:
+                return  # stdout is gone (reader died); nothing sensible left to do
+
+    def flush(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._written < self._queued and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A record that cannot be formatted still becomes one JSON line, never a traceback.
+        exc = sys.exc_info()[1]
+        fallback = {
+            "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "log.level": "error",
+            "message": "log record could not be formatted",
+            "error.type": type(exc).__name__ if exc else None,
+            "log.logger": record.name,
+            "event.dataset": dataset_for(record.name),
+            "event.id": event_ids.next(),
+        }
+        self._write(json.dumps(fallback, ensure_ascii=True).encode() + b"\n")
+
+
+def build_handler(settings: Settings, fd: int = 1) -> logging.Handler:
+    redactor = Redactor(settings.redact_keys)
+    formatter_class = ConsoleFormatter if settings.log_format == "console" else EcsFormatter
+    handler = LineWriterHandler(fd)
+    handler.setFormatter(
+        formatter_class(settings.service_name, redactor, settings.log_max_line_bytes)
+    )
+    handler.addFilter(TrackingFilter())
+    handler.addFilter(LevelGate(logging.getLevelName(settings.log_level)))
+    return handler
+
+
+def configure_logging(settings: Settings) -> logging.Handler:
+    """Route every logger through one handler on the root logger. Safe to call again."""
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    handler = build_handler(settings)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # Our own loggers always make DEBUG records; LevelGate lets them out only for a request
+    # that enabled debug. Libraries stay at the configured level and cost nothing extra.
+    logging.getLogger("service").setLevel(logging.DEBUG)
+    logging.captureWarnings(True)
+    return handler
