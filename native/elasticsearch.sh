@@ -283,8 +283,13 @@ start_front() {
     mkdir -p "$FRONT_RUN"
     chown "$(run_user):" "$FRONT_RUN"
     rm -f "$FRONT_PIDFILE"
+    # The node serves no REST API with its Lucene version; the server jar's manifest has it.
+    local lucene
+    lucene="$(unzip -p "$ES_HOME/lib/elasticsearch-$ES_VERSION.jar" META-INF/MANIFEST.MF |
+        sed -n 's/^X-Compile-Lucene-Version: *//p' | tr -d '\r')" || lucene=""
     as_run_user "$FRONT_BIN" -listen "127.0.0.1:$ES_PORT" \
-        -upstream "http://127.0.0.1:$ES_INTERNAL_PORT" </dev/null >>"$FRONT_LOG" 2>&1 &
+        -upstream "http://127.0.0.1:$ES_INTERNAL_PORT" -lucene-version "$lucene" \
+        </dev/null >>"$FRONT_LOG" 2>&1 &
     echo $! >"$FRONT_PIDFILE"
     local deadline=$((SECONDS + 15))
     until curl --silent --output /dev/null "http://127.0.0.1:$ES_PORT/_cluster/health" 2>/dev/null; do

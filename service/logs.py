@@ -289,13 +289,13 @@ def build_handler(settings: Settings, fd: int = 1) -> logging.Handler:
     return handler
 
 
-def configure_logging(settings: Settings) -> logging.Handler:
+def configure_logging(settings: Settings, fd: int = 1) -> logging.Handler:
     """Route every logger through one handler on the root logger. Safe to call again."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
         old.close()
-    handler = build_handler(settings)
+    handler = build_handler(settings, fd)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     # Our own loggers always make DEBUG records; LevelGate lets them out only for a request

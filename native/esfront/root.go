@@ -40,9 +40,9 @@ type VersionInfo struct {
 
 // StaticVersions are the version facts the node does not serve over REST (see VersionInfo).
 type StaticVersions struct {
-	Lucene           string
-	MinimumWire      string
-	MinimumIndex     string
+	Lucene       string
+	MinimumWire  string
+	MinimumIndex string
 }
 
 // forwardedHeaders are the caller's headers reused for the node-info requests, so GET / is

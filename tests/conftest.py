@@ -1,0 +1,47 @@
+"""Fixtures shared by unit and server tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service import create_app
+from service.config import Settings
+from service.logs import configure_logging
+
+DEBUG_TOKEN = "let-me-debug-0123456789"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        debug_log_token=DEBUG_TOKEN, db_latency_ms=1, downstream_url="http://ds.invalid"
+    )
+
+
+@pytest.fixture
+def log_lines(tmp_path: Path, settings: Settings) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """A function returning every line logged so far, each parsed as one JSON object."""
+    path = tmp_path / "out.ndjson"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    handler = configure_logging(settings, fd=fd)
+
+    def read() -> list[dict[str, Any]]:
+        handler.flush()
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    yield read
+    logging.getLogger().removeHandler(handler)
+    handler.flush()
+    os.close(fd)
+
+
+@pytest.fixture
+def client(settings: Settings, log_lines: Any) -> Any:
+    return create_app(settings).test_client()

@@ -1,0 +1,301 @@
+"""The real server, started the way `make serve` starts it (gunicorn, gevent workers), under
+concurrent keep-alive traffic and hostile input. Every output line must be one JSON object."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEBUG_TOKEN = "server-test-debug-token-42"
+CANARY = "CANARY-7d41e0"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    lines_cache: list[dict[str, Any]] = field(default_factory=list)
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line written so far, parsed; fails on the first line that is not a JSON object."""
+        parsed = []
+        for path in (self.stdout, self.stderr):
+            for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    pytest.fail(f"{path.name}:{number} is not JSON: {raw[:300]!r}")
+                assert isinstance(value, dict), f"{path.name}:{number} is not an object"
+                parsed.append(value)
+        return parsed
+
+    def settle(self, seconds: float = 0.5) -> list[dict[str, Any]]:
+        time.sleep(seconds)  # the writer thread and background jobs catch up
+        return self.lines()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """gunicorn with 2 gevent workers on a free loopback port, output captured to files."""
+    folder = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = os.environ | {
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "DEBUG_LOG_TOKEN": DEBUG_TOKEN,
+        "SERVICE_NAME": "server-test",
+        "DB_LATENCY_MS": "20",
+    }
+    stdout, stderr = folder / "stdout.ndjson", folder / "stderr.ndjson"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+    server = Server(port, process, stdout, stderr)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            _get(port, "/api/health")
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"gunicorn did not start:\n{stderr.read_text()}{stdout.read_text()}")
+            time.sleep(0.1)
+    yield server
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _get(port: int, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path, headers=headers or {})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks) and b"Connection: close" not in b"".join(chunks):
+                break
+    return b"".join(chunks)
+
+
+def _connection_worker(
+    port: int, jobs: list[tuple[str, str | None]]
+) -> list[tuple[str, str | None, str, int]]:
+    """Send jobs over ONE keep-alive connection; returns (path, sent, echoed, status)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    results = []
+    for path, client_id in jobs:
+        headers = {"X-Tracking-ID": client_id} if client_id else {}
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        assert response.getheader("Connection", "keep-alive").lower() != "close"
+        results.append((path, client_id, response.getheader("X-Tracking-ID"), response.status))
+    conn.close()
+    return results
+
+
+def test_concurrent_keepalive_requests_never_share_ids(server: Server) -> None:
+    """240 concurrent keep-alive requests: each echoes and logs only its own ID."""
+    connections, per_connection = 24, 10
+    plans = []
+    for c in range(connections):
+        jobs = []
+        for r in range(per_connection):
+            n = c * per_connection + r
+            path = random.choice(
+                [
+                    f"/api/slow?ms={n % 40 + 1}&n={n}",
+                    f"/api/orders/o{n}",
+                    "/api/users",
+                    "/api/names",
+                ]
+            )
+            jobs.append((path, f"client-{uuid.uuid4()}" if n % 2 == 0 else None))
+        plans.append(jobs)
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        results = [
+            r
+            for batch in pool.map(lambda jobs: _connection_worker(server.port, jobs), plans)
+            for r in batch
+        ]
+
+    assert len(results) == connections * per_connection
+    assert all(status == 200 for *_, status in results)
+    for _, sent, echoed, _ in results:
+        assert echoed and (sent is None or echoed == sent)
+    ids = [echoed for _, _, echoed, _ in results]
+    assert len(set(ids)) == len(ids), "two requests were given the same tracking ID"
+
+    lines = server.settle()
+    by_id = {echoed: path for path, _, echoed, _ in results}
+    access = [
+        line
+        for line in lines
+        if line["event"]["dataset"] == "trackstack.access" and line.get("tracking_id") in by_id
+    ]
+    seen: dict[str, list[str]] = {}
+    for line in access:
+        seen.setdefault(line["tracking_id"], []).append(line["url"]["path"])
+    for tracking_id, path in by_id.items():
+        expected = [path.split("?")[0]] + (["/api/item"] if path.startswith("/api/orders/") else [])
+        assert sorted(seen.get(tracking_id, [])) == sorted(expected), (
+            f"access lines of {tracking_id}"
+        )
+    # App lines name their request (order id): each must carry that request's ID and no other.
+    order_ids = {
+        path.removeprefix("/api/orders/"): tid
+        for tid, path in by_id.items()
+        if path.startswith("/api/orders/")
+    }
+    lookups = [line for line in lines if line["message"].startswith("looking up order o")]
+    assert len(lookups) == len(order_ids)
+    for line in lookups:
+        assert line["tracking_id"] == order_ids[line["message"].removeprefix("looking up order ")]
+    app_ids = {
+        line["tracking_id"]
+        for line in lines
+        if line["event"]["dataset"] == "trackstack.app" and "tracking_id" in line
+    }
+    assert app_ids <= set(ids)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(b"abc\x01def", id="control-byte"),
+        pytest.param(b"abc\rdef", id="bare-cr"),
+        pytest.param(b"abc\x00def", id="nul"),
+        pytest.param(b'abc", "log.level": "CRITICAL', id="json-fragment"),
+        pytest.param(b"<b>hi</b>", id="html"),
+        pytest.param("caf\u00e9".encode(), id="non-ascii-utf8"),
+        pytest.param(b"x" * 8000, id="8kb"),
+        pytest.param(b"y" * 129, id="129"),
+        pytest.param(b"back\\slash", id="backslash"),
+    ],
+)
+def test_hostile_ids_over_a_raw_socket(server: Server, value: bytes) -> None:
+    """Raw bytes in X-Tracking-ID: replaced or refused, never echoed, never logged."""
+    before = len(server.lines())
+    reply = _raw(
+        server.port,
+        b"GET /api/names HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Tracking-ID: "
+        + value
+        + b"\r\n\r\n",
+    )
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert value not in reply
+    assert b"x-tracking-id: " in head.lower()
+    assert json.loads(body)["code"] in (200, 400)
+    new = server.settle(0.3)[before:]
+    assert new, "the request left no line"
+    text = json.dumps(new)
+    assert value.decode("latin-1") not in json.dumps(new, ensure_ascii=False)
+    assert json.dumps(value.decode("latin-1"))[1:-1] not in text
+
+
+def test_protocol_errors_are_json_with_an_id(server: Server) -> None:
+    """A request gunicorn cannot parse still gets a JSON envelope and an X-Tracking-ID."""
+    reply = _raw(server.port, b"GET /api/names HTTP/1.1\r\nHost: t\r\nBad Header Name: 1\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    envelope = json.loads(body)
+    assert envelope["code"] == 400 and envelope["tracking_id"]
+    assert f"X-Tracking-ID: {envelope['tracking_id']}".encode() in head
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_secret_canaries_stay_out_of_the_output(server: Server, debug: bool) -> None:
+    """Canaries in headers, query, JSON body and exception text: zero occurrences."""
+    headers = {
+        "Authorization": f"Bearer {CANARY}",
+        "Cookie": f"sid={CANARY}",
+        "Content-Type": "application/json",
+    }
+    if debug:
+        headers |= {"X-Debug-Log": "1", "X-Debug-Token": DEBUG_TOKEN}
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request(
+        "POST",
+        f"/api/login?api_key={CANARY}",
+        body=json.dumps({"username": "ada", "password": CANARY}),
+        headers=headers,
+    )
+    login = conn.getresponse()
+    token = json.loads(login.read())["data"]["token"]
+    assert (login.getheader("X-Debug-Log") == "on") is debug
+    conn.request("GET", f"/api/error?detail=password%3D{CANARY}", headers=headers)
+    conn.getresponse().read()
+    conn.close()
+    text = json.dumps(server.settle(0.3))
+    assert CANARY not in text and token not in text and DEBUG_TOKEN not in text
+
+
+def test_debug_only_for_the_request_that_asked(server: Server) -> None:
+    """With the token, DEBUG lines appear for that request's ID and no other."""
+    _get(
+        server.port,
+        "/api/users",
+        {"X-Debug-Log": "1", "X-Debug-Token": DEBUG_TOKEN, "X-Tracking-ID": "dbg-yes"},
+    )
+    _get(
+        server.port,
+        "/api/users",
+        {"X-Debug-Log": "1", "X-Debug-Token": "nope", "X-Tracking-ID": "dbg-bad"},
+    )
+    _get(server.port, "/api/users", {"X-Tracking-ID": "dbg-no"})
+    lines = server.settle(0.3)
+    debug_ids = {line.get("tracking_id") for line in lines if line["log.level"] == "debug"}
+    assert "dbg-yes" in debug_ids and not debug_ids & {"dbg-bad", "dbg-no"}
+
+
+def test_every_line_has_the_required_fields(server: Server) -> None:
+    """Every line has the DESIGN.md required fields, and event.id never repeats."""
+    lines = server.lines()
+    assert len(lines) > 100
+    for line in lines:
+        assert {"@timestamp", "log.level", "message"} <= line.keys()
+        assert line["service"]["name"] == "server-test"
+        assert line["event"]["dataset"] in (
+            "trackstack.app",
+            "trackstack.access",
+            "trackstack.server",
+        )
+    event_ids = [line["event"]["id"] for line in lines]
+    assert len(event_ids) == len(set(event_ids))

@@ -1,0 +1,150 @@
+"""Tests for service/logs.py: one valid, bounded JSON object per line, with our fields."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+from service.logs import (
+    ACCESS,
+    APP,
+    SERVER,
+    ConsoleFormatter,
+    EcsFormatter,
+    bounded_json,
+    dataset_for,
+    event_ids,
+)
+from service.redact import Redactor
+from service.tracking import bound
+
+
+def _record(
+    msg: str = "hello %s", args: tuple = ("world",), name: str = "service.api", **extra
+) -> logging.LogRecord:
+    record = logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_required_fields_on_a_line() -> None:
+    """@timestamp, log.level, message, service.name, event.dataset, event.id are always there."""
+    line = json.loads(EcsFormatter("svc", Redactor()).format(_record()))
+    assert line["message"] == "hello world" and line["log.level"] == "info"
+    assert line["service"]["name"] == "svc"
+    assert line["event"]["dataset"] == APP and line["event"]["id"]
+    assert line["@timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("logger", "dataset"),
+    [
+        ("gunicorn.access", ACCESS),
+        ("gunicorn.error", SERVER),
+        ("service.api", APP),
+        ("urllib3", APP),
+    ],
+)
+def test_dataset_by_logger(logger: str, dataset: str) -> None:
+    """Access, server and app lines are told apart by event.dataset."""
+    assert dataset_for(logger) == dataset
+
+
+def test_event_ids_are_unique_and_change_after_fork() -> None:
+    """event.id never repeats in a process, and a forked child gets a new prefix."""
+    ids = {event_ids.next() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, event_ids.next().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = os.read(read, 100).decode()
+    assert child_id.split("-")[0] != event_ids.next().split("-")[0]
+
+
+def test_exception_fields_and_redaction() -> None:
+    """Errors carry error.type/message/stack_trace, with secrets masked in all of them."""
+    try:
+        raise ValueError("bad password=hunter2")
+    except ValueError:
+        record = logging.LogRecord(
+            "service.api", logging.ERROR, __file__, 1, "boom token=abc", (), None
+        )
+        import sys
+
+        record.exc_info = sys.exc_info()
+    line = json.loads(EcsFormatter("svc", Redactor()).format(record))
+    assert line["error"]["type"] == "ValueError"
+    assert "hunter2" not in json.dumps(line) and "abc" not in line["message"]
+    assert "test_logs.py" in line["error"]["stack_trace"]
+
+
+@pytest.mark.parametrize("size", [5_000, 50_000, 1_000_000])
+def test_huge_records_stay_one_bounded_line(size: int) -> None:
+    """However large a message or stack trace, the line fits PIPE_BUF and keeps both ends."""
+    record = _record("%s", ("A" + "x" * size + "Z",))
+    line = EcsFormatter("svc", Redactor(), max_line_bytes=4096).format(record)
+    assert len(line.encode()) <= 4095
+    message = json.loads(line)["message"]
+    assert message.startswith("Ax") and message.endswith("xZ") and "truncated" in message
+
+
+def test_bounding_counts_escaped_bytes() -> None:
+    """Non-ASCII and control characters are escaped; the bound holds on the escaped form."""
+    doc = {"message": "\u4e2d\x01" * 5000, "event": {"id": "1"}}
+    line = bounded_json(doc, 4095)
+    assert len(line.encode()) <= 4095 and line.isascii()
+    json.loads(line)
+
+
+def test_tracking_filter_adds_context(log_lines) -> None:
+    """Lines logged inside a request's context carry its tracking_id; outside they don't."""
+    log = logging.getLogger("service.test")
+    with bound("abc-123"):
+        log.info("inside")
+    log.info("outside")
+    lines = {line["message"]: line for line in log_lines()}
+    assert lines["inside"]["tracking_id"] == "abc-123"
+    assert "tracking_id" not in lines["outside"]
+
+
+def test_debug_records_dropped_by_default(log_lines) -> None:
+    """Our DEBUG records are created but not written unless the request enabled debug."""
+    logging.getLogger("service.test").debug("hidden")
+    assert not [line for line in log_lines() if line["message"] == "hidden"]
+
+
+def test_console_format_has_the_same_fields() -> None:
+    """LOG_FORMAT=console: one readable line with tracking ID and fields."""
+    with bound("abc-123"):
+        record = _record(**{"event.action": "db_query"})
+        from service.tracking import TrackingFilter
+
+        TrackingFilter().filter(record)
+    text = ConsoleFormatter("svc", Redactor()).format(record)
+    assert "[abc-123] hello world" in text and 'event.action="db_query"' in text
+    assert 'service.name="svc"' in text
+
+
+def test_many_lines_from_threads_are_whole(log_lines) -> None:
+    """Concurrent emitters never produce a torn or merged line."""
+    import threading
+
+    log = logging.getLogger("service.test")
+
+    def spam(n: int) -> None:
+        for i in range(300):
+            log.info("thread %d line %d %s", n, i, "y" * (i * 13 % 3000))
+
+    threads = [threading.Thread(target=spam, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = [line for line in log_lines() if line["message"].startswith("thread")]
+    assert len(lines) == 1200
