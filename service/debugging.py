@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, after_this_request, current_app, request
 
 from service.logs import request_debug_var
 from service.redact import Redactor, shape
@@ -34,7 +34,14 @@ def _before() -> None:
             extra={"event.action": "debug_refused", "labels.reason": reason},
         )
         return
-    g.debug_token = request_debug_var.set(True)
+    token = request_debug_var.set(True)
+
+    @after_this_request
+    def _mark_and_reset(response: Response) -> Response:
+        response.headers["X-Debug-Log"] = "on"
+        request_debug_var.reset(token)
+        return response
+
     redactor: Redactor = current_app.extensions["trackstack.redactor"]
     body = request.get_json(silent=True) if request.is_json else None
     log.info("debug logging enabled for this request", extra={"event.action": "debug_enabled"})
@@ -49,19 +56,5 @@ def _before() -> None:
     )
 
 
-def _after(response: Response) -> Response:
-    if "debug_token" in g:
-        response.headers["X-Debug-Log"] = "on"
-    return response
-
-
-def _teardown(_exc: BaseException | None) -> None:
-    token = g.pop("debug_token", None)
-    if token is not None:
-        request_debug_var.reset(token)
-
-
 def init_app(app: Flask) -> None:
     app.before_request(_before)
-    app.after_request(_after)
-    app.teardown_request(_teardown)

@@ -11,6 +11,7 @@ lines never interleave, whatever their size was before bounding.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
@@ -18,12 +19,10 @@ import os
 import secrets
 import sys
 import time
+import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
-
-import ecs_logging
-from ecs_logging._utils import json_dumps  # the field order ECS asks for: @timestamp first
 
 from service.config import Settings
 from service.redact import Redactor
@@ -62,41 +61,78 @@ class _EventIds:
 event_ids = _EventIds()
 
 
-class EcsFormatter(ecs_logging.StdlibFormatter):
-    """ecs-logging's record -> ECS dict, plus service/event fields, redaction and a size bound."""
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+}
+ECS_VERSION = "8.11.0"
+_PATHS: dict[str, tuple[str, ...]] = {}  # "http.request.method" -> ("http", "request", "method")
+
+
+class EcsFormatter(logging.Formatter):
+    """LogRecord -> one ECS JSON object, with redaction and a size bound.
+
+    Hand-written rather than ecs-logging's StdlibFormatter: `make bench` measures both on the
+    same access record (ecs-logging ~54 us/line vs ~7 us here on the 2-core box), and the
+    access line is written for every request. Field names follow ECS, as ecs-logging's do.
+    """
 
     def __init__(self, service_name: str, redactor: Redactor, max_line_bytes: int = 4096) -> None:
-        super().__init__(
-            exclude_fields=("log.original", "log.origin", "process.thread", "process.name"),
-        )
+        super().__init__()
         self.service_name = service_name
         self.redactor = redactor
         self.max_line_bytes = max_line_bytes
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once per second, not once per line
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
-        doc = super().format_to_ecs(record)
-        doc["service"] = {"name": self.service_name}
-        event = doc.setdefault("event", {})
-        event.setdefault("dataset", dataset_for(record.name))
-        event["id"] = event_ids.next()
-        doc["message"] = self.redactor.text(doc["message"])
-        error = doc.get("error")
-        if error:
-            for key in ("message", "stack_trace"):
-                if isinstance(error.get(key), str):
-                    error[key] = self.redactor.text(error[key])
+        doc: dict[str, Any] = {
+            "@timestamp": self._timestamp(record.created),
+            "log.level": record.levelname.lower(),
+            "message": self.redactor.text(record.getMessage()),
+            "ecs.version": ECS_VERSION,
+            "service": {"name": self.service_name},
+            "event": {"dataset": dataset_for(record.name), "id": event_ids.next()},
+            "log": {"logger": record.name},
+            "process": {"pid": record.process},
+        }
+        fields = record.__dict__
+        for key in fields.keys() - _RECORD_FIELDS:
+            value = fields[key]
+            if value is None:
+                continue
+            path = _PATHS.get(key) or _PATHS.setdefault(key, tuple(key.split(".")))
+            node = doc
+            for part in path[:-1]:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = node[part] = {}
+                node = child
+            node[path[-1]] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            exc_type, exc, tb = record.exc_info
+            doc["error"] = {
+                "type": exc_type.__name__ if exc_type else type(exc).__name__,
+                "message": self.redactor.text(str(exc)),
+                "stack_trace": self.redactor.text(
+                    "".join(traceback.format_exception(exc_type, exc, tb))
+                ),
+            }
         return doc
 
     def format(self, record: logging.LogRecord) -> str:
         return bounded_json(self.format_to_ecs(record), self.max_line_bytes - 1)
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    # ecs-logging's json_dumps pops the ordered keys out of what it is given.
-    copy = dict(doc)
-    if isinstance(copy.get("log"), dict):
-        copy["log"] = dict(copy["log"])
-    return json_dumps(copy, ensure_ascii=True)
+_dump = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=repr).encode
 
 
 def _longest_string(doc: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
@@ -187,20 +223,25 @@ class LevelGate(logging.Filter):
 
 
 class LineWriterHandler(logging.Handler):
-    """Formats in the caller's context; a writer thread does the (possibly blocking) write."""
+    """Formats in the caller's context; a writer thread does the (possibly blocking) write.
 
-    def __init__(self, fd: int = 1, max_pending: int = 10_000, batch_bytes: int = 4096) -> None:
+    The writer polls a deque every ``poll_s`` instead of being woken per line: one GIL
+    hand-off per batch, not per request.
+    """
+
+    def __init__(
+        self, fd: int = 1, max_pending: int = 10_000, batch_bytes: int = 4096, poll_s: float = 0.002
+    ) -> None:
         super().__init__()
         self.fd = fd
         self.max_pending = max_pending
         self.batch_bytes = batch_bytes
+        self.poll_s = poll_s
         self._start_fresh()
         os.register_at_fork(before=self.flush, after_in_child=self._start_fresh)
 
     def _start_fresh(self) -> None:
-        import _queue  # the C queue: its lock is a real OS lock even after gevent patches `queue`
-
-        self._queue: Any = _queue.SimpleQueue()
+        self._lines: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._written = 0
         self._writer_started = False
@@ -209,6 +250,7 @@ class LineWriterHandler(logging.Handler):
         from gevent.monkey import get_original  # a real OS thread, even in a gevent worker
 
         start_new_thread = get_original("_thread", "start_new_thread")
+        self._sleep = get_original("time", "sleep")
         start_new_thread(self._write_forever, ())
         self._writer_started = True
 
@@ -221,29 +263,24 @@ class LineWriterHandler(logging.Handler):
         if not self._writer_started:
             self._start_writer()
         self._queued += 1
-        self._queue.put(line)
+        self._lines.append(line)
         # Backpressure without blocking the hub: time.sleep yields in a gevent worker.
         while self._queued - self._written > self.max_pending:
             time.sleep(0.001)
 
     def _write_forever(self) -> None:
+        lines = self._lines
         while True:
-            batch = [self._queue.get()]
+            if not lines:
+                self._sleep(self.poll_s)
+                continue
+            # One write(2) of at most batch_bytes (PIPE_BUF): atomic on a pipe.
+            batch = [lines.popleft()]
             size = len(batch[0])
-            while size < self.batch_bytes:
-                try:
-                    line = self._queue.get_nowait()
-                except Exception:  # _queue.Empty
-                    break
+            while lines and size + len(lines[0]) <= self.batch_bytes:
+                line = lines.popleft()
                 batch.append(line)
                 size += len(line)
-                if size > self.batch_bytes:
-                    # Over PIPE_BUF: write what fits, keep the rest for the next write.
-                    batch.pop()
-                    size -= len(line)
-                    self._write(b"".join(batch))
-                    self._written += len(batch)
-                    batch, size = [line], len(line)
             self._write(b"".join(batch))
             self._written += len(batch)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -39,12 +40,22 @@ def _unhandled(exc: Exception) -> tuple[Response, int]:
     return error(500, "internal error")
 
 
-def _stamp(response: Response) -> Response:
-    response.headers["X-DateTime"] = datetime.now().astimezone().isoformat()
-    return response
+class _ResponseClock:
+    """X-DateTime, ISO 8601 with offset, to the second; formatted once per second."""
+
+    def __init__(self) -> None:
+        self.second, self.text = -1, ""
+
+    def __call__(self, response: Response) -> Response:
+        now = time.time()
+        if int(now) != self.second:
+            self.second = int(now)
+            self.text = datetime.fromtimestamp(self.second).astimezone().isoformat()
+        response.headers["X-DateTime"] = self.text
+        return response
 
 
 def init_app(app: Flask) -> None:
-    app.after_request(_stamp)
+    app.after_request(_ResponseClock())
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unhandled)

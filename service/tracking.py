@@ -125,18 +125,22 @@ class TrackingMiddleware:
             kept += [(HEADER, tracking_id), ("traceparent", trace.header())]
             return start_response(status, kept, exc_info)
 
-        with bound(tracking_id, trace):
-            if refused is None:
-                return self.app(environ, start_with_id)
-            log.warning(
-                "refused client tracking ID (%s); using %s",
-                refused,
-                tracking_id,
-                extra={"event.action": "tracking_id_refused", "labels.reason": refused},
-            )
-            if self.policy == "reject":
-                return self._reject(environ, start_with_id, tracking_id)
+        id_token = tracking_id_var.set(tracking_id)
+        trace_token = trace_var.set(trace)
+        try:
+            if refused is not None:
+                log.warning(
+                    "refused client tracking ID (%s); using %s",
+                    refused,
+                    tracking_id,
+                    extra={"event.action": "tracking_id_refused", "labels.reason": refused},
+                )
+                if self.policy == "reject":
+                    return self._reject(environ, start_with_id, tracking_id)
             return self.app(environ, start_with_id)
+        finally:
+            trace_var.reset(trace_token)
+            tracking_id_var.reset(id_token)
 
     @staticmethod
     def _reject(environ: dict[str, Any], start: StartResponse, tracking_id: str) -> list[bytes]:
