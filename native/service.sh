@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The service without Docker, as compose runs it: two instances, one tracking ID across both.
+#
+#   native/service.sh start    instance "trackstack-service" on :8000 calls instance
+#                              "trackstack-orders" on :8001 for /api/orders/<id>
+#   native/service.sh stop     SIGTERM (graceful: gunicorn drains), SIGKILL after a timeout
+#   native/service.sh status
+#
+# Each instance's stdout+stderr is appended to .run/logs/<name>.ndjson: the files Filebeat's
+# native input reads (TRACKSTACK_LOG_GLOB). pids in .run/service/. Extra settings for the
+# service (DEBUG_LOG_TOKEN, FAULT_*, LOG_LEVEL ...) pass through from the environment.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run/service"
+LOGS="$ROOT/.run/logs"
+PY="$ROOT/.venv/bin/python"
+STOP_TIMEOUT="${SERVICE_STOP_TIMEOUT:-30}"
+# name:port:downstream port
+INSTANCES=("trackstack-service:8000:8001" "trackstack-orders:8001:8001")
+
+log() { printf 'service.sh: %s\n' "$*"; }
+die() { printf 'service.sh: error: %s\n' "$*" >&2; exit 1; }
+
+running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start_one() {
+    local name=$1 port=$2 downstream=$3 pidfile="$RUN/$1.pid"
+    if running "$pidfile"; then
+        log "$name already running (pid $(cat "$pidfile"))"
+        return
+    fi
+    mkdir -p "$RUN" "$LOGS"
+    (
+        cd "$ROOT"
+        export SERVICE_NAME="$name" PORT="$port"
+        export DOWNSTREAM_URL="${DOWNSTREAM_URL_OVERRIDE:-http://127.0.0.1:$downstream}"
+        exec setsid "$PY" -m gunicorn -c service/gunicorn.conf.py --pid "$pidfile" \
+            >>"$LOGS/$name.ndjson" 2>&1
+    ) &
+    for _ in $(seq 1 100); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port/api/health" 2>/dev/null; then
+            log "$name up on 127.0.0.1:$port (log: .run/logs/$name.ndjson)"
+            return
+        fi
+        sleep 0.2
+    done
+    tail -n 20 "$LOGS/$name.ndjson" >&2 || true
+    die "$name did not answer on 127.0.0.1:$port within 20 s"
+}
+
+stop_one() {
+    local name=$1 pidfile="$RUN/$1.pid"
+    if ! running "$pidfile"; then
+        rm -f "$pidfile"
+        return
+    fi
+    local pid
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid"
+    for _ in $(seq 1 $((STOP_TIMEOUT * 10))); do
+        kill -0 "$pid" 2>/dev/null || { log "$name stopped"; rm -f "$pidfile"; return; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+    log "$name killed after ${STOP_TIMEOUT}s"
+}
+
+case "${1:-}" in
+start)
+    [[ -x "$PY" ]] || die "no $PY: run 'make install' first"
+    for spec in "${INSTANCES[@]}"; do
+        IFS=: read -r name port downstream <<<"$spec"
+        start_one "$name" "$port" "$downstream"
+    done
+    ;;
+stop)
+    for spec in "${INSTANCES[@]}"; do stop_one "${spec%%:*}"; done
+    ;;
+status)
+    rc=0
+    for spec in "${INSTANCES[@]}"; do
+        name=${spec%%:*}
+        if running "$RUN/$name.pid"; then log "$name running"; else log "$name stopped"; rc=1; fi
+    done
+    exit $rc
+    ;;
+*)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac
