@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Filebeat without Docker: the binary native/build-filebeat.sh makes, the shared
+# filebeat/filebeat.yml in native mode, reading the service's .run/logs/*.ndjson.
+#
+#   native/filebeat.sh start | stop | kill | status
+#
+# `kill` is SIGKILL on purpose (the e2e tests use it to prove nothing is lost or doubled).
+# Registry (what was shipped up to where): .run/filebeat/data; logs: .run/filebeat/logs
+# and .run/filebeat/filebeat.out. Credentials: .secrets/trackstack_filebeat.env.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run/filebeat"
+PIDFILE="$RUN/filebeat.pid"
+CREDENTIALS="$ROOT/.secrets/trackstack_filebeat.env"
+STOP_TIMEOUT="${FILEBEAT_STOP_TIMEOUT:-20}"
+
+log() { printf 'filebeat.sh: %s\n' "$*"; }
+die() { printf 'filebeat.sh: error: %s\n' "$*" >&2; exit 1; }
+running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+start() {
+    if running; then
+        log "already running (pid $(cat "$PIDFILE"))"
+        return
+    fi
+    local binary
+    binary=$("$ROOT/native/build-filebeat.sh")
+    [[ -r "$CREDENTIALS" ]] || die "no $CREDENTIALS: start Elasticsearch first (native/elasticsearch.sh start)"
+    mkdir -p "$RUN/data" "$RUN/logs" "$ROOT/.run/logs"
+    # Filebeat refuses a config that group/others can write.
+    chmod go-w "$ROOT/filebeat/filebeat.yml" "$ROOT"/filebeat/inputs.d/*.yml
+    (
+        set -a
+        # shellcheck disable=SC1090
+        source "$CREDENTIALS"
+        set +a
+        export TRACKSTACK_MODE=native TRACKSTACK_LOG_GLOB="$ROOT/.run/logs/*.ndjson"
+        export ES_HOSTS="${ES_HOSTS:-http://127.0.0.1:9200}"
+        exec setsid "$binary" -e --path.config "$ROOT/filebeat" --path.home "$(dirname "$binary")" \
+            --path.data "$RUN/data" --path.logs "$RUN/logs" >>"$RUN/filebeat.out" 2>&1
+    ) &
+    echo $! >"$PIDFILE"
+    # Up = still running after a few seconds and connected to Elasticsearch.
+    for _ in $(seq 1 60); do
+        running || { tail -n 20 "$RUN/filebeat.out" >&2; die "Filebeat exited at start"; }
+        if grep -q "Connection to backoff(elasticsearch(" "$RUN/filebeat.out" 2>/dev/null \
+            && tail -c 200000 "$RUN/filebeat.out" | grep -q "established"; then
+            log "up (pid $(cat "$PIDFILE")), shipping .run/logs/*.ndjson"
+            return
+        fi
+        sleep 0.5
+    done
+    log "up (pid $(cat "$PIDFILE")); no Elasticsearch connection logged yet (it connects on the first event)"
+}
+
+stop() {
+    local signal=${1:-TERM}
+    if ! running; then
+        rm -f "$PIDFILE"
+        return
+    fi
+    local pid
+    pid=$(cat "$PIDFILE")
+    kill "-$signal" "$pid"
+    for _ in $(seq 1 $((STOP_TIMEOUT * 10))); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "stopped (SIG$signal)"; return; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PIDFILE"
+    log "killed after ${STOP_TIMEOUT}s"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop TERM ;;
+kill) stop KILL ;;
+status) if running; then log "running (pid $(cat "$PIDFILE"))"; else log "stopped"; exit 3; fi ;;
+*) echo "usage: $0 start|stop|kill|status" >&2; exit 2 ;;
+esac

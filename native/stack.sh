@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole trackstack stack without Docker (`make native-up` / `make native-down`):
+# Elasticsearch (+ esfront) -> setup (template, users) -> two service instances -> Filebeat.
+#
+#   native/stack.sh up       start what is not running; safe to re-run
+#   native/stack.sh down     stop everything, in reverse order
+#   native/stack.sh status   one line per piece; exit 0 only if all run
+#   native/stack.sh reset    down, then delete .run/ (indices, registry, logs); keeps .cache/ and .secrets/
+#
+# Logs and pids of every piece live under .run/; downloads and builds under .cache/;
+# generated passwords under .secrets/ (see README, "Where things live").
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+N="$ROOT/native"
+
+up() {
+    "$N/elasticsearch.sh" start
+    "$ROOT/.venv/bin/python" "$ROOT/setup/setup.py"
+    "$N/service.sh" start
+    "$N/filebeat.sh" start
+    cat <<MSG
+
+trackstack (native) is up:
+  service         http://127.0.0.1:8000   (second instance: http://127.0.0.1:8001)
+  Elasticsearch   http://127.0.0.1:9200   user elastic, password in .secrets/elastic.env
+  logs            .run/logs/*.ndjson -> Filebeat -> trackstack-logs-YYYY.MM.DD
+Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X-Tracking-ID>
+MSG
+}
+
+down() {
+    "$N/filebeat.sh" stop
+    "$N/service.sh" stop
+    "$N/elasticsearch.sh" stop
+}
+
+status() {
+    local rc=0
+    "$N/elasticsearch.sh" status || rc=1
+    "$N/service.sh" status || rc=1
+    "$N/filebeat.sh" status || rc=1
+    return $rc
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+reset) down && rm -rf "$ROOT/.run" && echo "stack.sh: removed .run/" ;;
+*) echo "usage: $0 up|down|status|reset" >&2; exit 2 ;;
+esac
