@@ -1,0 +1,1 @@
+"""trackstack's load generator, verifier and trace CLI (make load / verify / trace)."""

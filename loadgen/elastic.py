@@ -1,0 +1,50 @@
+"""Connecting to the stack's Elasticsearch the same way in both modes.
+
+URL: ``ES_URL`` (default http://127.0.0.1:9200). Credentials, first found wins:
+``ES_USERNAME``/``ES_PASSWORD`` in the environment, else ``<SECRETS_DIR>/<user>.env``
+(``SECRETS_DIR`` defaults to the repo's ``.secrets/``, where the native stack and compose's
+setup both write them), else none (an Elasticsearch without security).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+
+REPO = Path(__file__).resolve().parents[1]
+INDEX_PATTERN = "trackstack-logs-*"
+
+
+def secrets_dir() -> Path:
+    return Path(os.environ.get("SECRETS_DIR", REPO / ".secrets"))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.lstrip().startswith("#"):
+                values[key.strip()] = value.strip()
+    return values
+
+
+def credentials(user: str = "trackstack_reader") -> tuple[str, str] | None:
+    """(username, password) for ``user``; ``elastic`` reads ELASTIC_PASSWORD from elastic.env."""
+    if os.environ.get("ES_USERNAME") and os.environ.get("ES_PASSWORD"):
+        return os.environ["ES_USERNAME"], os.environ["ES_PASSWORD"]
+    if user == "elastic":
+        password = read_env_file(secrets_dir() / "elastic.env").get("ELASTIC_PASSWORD")
+        return ("elastic", password) if password else None
+    values = read_env_file(secrets_dir() / f"{user}.env")
+    if values.get("ES_USERNAME") and values.get("ES_PASSWORD"):
+        return values["ES_USERNAME"], values["ES_PASSWORD"]
+    return None
+
+
+def connect(user: str = "trackstack_reader", timeout_s: float = 10.0) -> Elasticsearch:
+    """A client for the stack's Elasticsearch as ``user`` (the least-privilege reader by default)."""
+    url = os.environ.get("ES_URL", "http://127.0.0.1:9200")
+    return Elasticsearch(url, basic_auth=credentials(user), request_timeout=timeout_s)
