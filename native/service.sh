@@ -8,7 +8,8 @@
 #
 # Each instance's stdout+stderr is appended to .run/logs/<name>.ndjson: the files Filebeat's
 # native input reads (TRACKSTACK_LOG_GLOB). pids in .run/service/. Extra settings for the
-# service (DEBUG_LOG_TOKEN, FAULT_*, LOG_LEVEL ...) pass through from the environment.
+# service (FAULT_*, LOG_LEVEL ...) pass through from the environment. DEBUG_LOG_TOKEN comes
+# from the environment, else from .secrets/service.env (generated on first start).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,6 +71,16 @@ stop_one() {
 case "${1:-}" in
 start)
     [[ -x "$PY" ]] || die "no $PY: run 'make install' first"
+    secrets="$ROOT/.secrets/service.env"
+    if [[ ! -s "$secrets" ]]; then
+        mkdir -p "$(dirname "$secrets")"
+        (umask 077 && printf 'DEBUG_LOG_TOKEN=%s\n' "$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" >"$secrets")
+        log "generated DEBUG_LOG_TOKEN into .secrets/service.env"
+    fi
+    if [[ -z "${DEBUG_LOG_TOKEN:-}" ]]; then
+        DEBUG_LOG_TOKEN=$(sed -n 's/^DEBUG_LOG_TOKEN=//p' "$secrets")
+        export DEBUG_LOG_TOKEN
+    fi
     for spec in "${INSTANCES[@]}"; do
         IFS=: read -r name port downstream <<<"$spec"
         start_one "$name" "$port" "$downstream"
