@@ -265,6 +265,11 @@ start_es() {
     local owner
     owner="$(run_user)"
     chown -R "$owner:" "$ES_RUN"
+    # The unprivileged user must be able to reach the checkout (a clone under /root is not).
+    if ! "${AS_RUN_USER[@]}" test -r "$ES_HOME/lib" -a -w "$ES_RUN/data"; then
+        die "user $owner cannot read $ES_HOME or write $ES_RUN: every parent folder of the" \
+            "checkout must be searchable by others (chmod o+x), or clone it elsewhere (e.g. /work, /srv)"
+    fi
     sync_keystore
 
     log "starting Elasticsearch $ES_VERSION as $owner on 127.0.0.1:$ES_INTERNAL_PORT" \
