@@ -31,26 +31,27 @@ def _access(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in docs if d["event"]["dataset"] == "trackstack.access"]
 
 
+def _docs_per_id(stack: Stack, ids: list[str], dataset: str | None = None) -> dict[str, int]:
+    """How many documents each tracking ID has (only those of ``dataset``, if given)."""
+    stack.es.indices.refresh(index="trackstack-logs-*")
+    filters: list[dict[str, Any]] = [{"terms": {"tracking_id": ids}}]
+    if dataset:
+        filters.append({"term": {"event.dataset": dataset}})
+    result = stack.es.search(
+        index="trackstack-logs-*",
+        size=0,
+        query={"bool": {"filter": filters}},
+        aggs={"ids": {"terms": {"field": "tracking_id", "size": len(ids) + 10}}},
+    )
+    return {b["key"]: b["doc_count"] for b in result["aggregations"]["ids"]["buckets"]}
+
+
 def _wait_for_access_docs(
     stack: Stack, ids: list[str], per_id: int = 1, timeout_s: float = 60
 ) -> None:
     def all_there() -> bool:
-        stack.es.indices.refresh(index="trackstack-logs-*")
-        result = stack.es.search(
-            index="trackstack-logs-*",
-            size=0,
-            query={
-                "bool": {
-                    "filter": [
-                        {"terms": {"tracking_id": ids}},
-                        {"term": {"event.dataset": "trackstack.access"}},
-                    ]
-                }
-            },
-            aggs={"ids": {"terms": {"field": "tracking_id", "size": len(ids) + 10}}},
-        )
-        buckets = result["aggregations"]["ids"]["buckets"]
-        return len(buckets) == len(ids) and all(b["doc_count"] >= per_id for b in buckets)
+        counts = _docs_per_id(stack, ids, "trackstack.access")
+        return len(counts) == len(ids) and min(counts.values()) >= per_id
 
     poll_until(all_there, timeout_s, f"access documents of {len(ids)} tracking IDs")
 
@@ -80,20 +81,7 @@ def test_every_request_is_found_by_its_tracking_id(stack: Stack) -> None:
         assert {d["_id"] for d in stack.by_id(tracking_id, "http.request.id")} == {
             d["_id"] for d in docs
         }
-    counts = stack.es.search(
-        index="trackstack-logs-*",
-        size=0,
-        query={
-            "bool": {
-                "filter": [
-                    {"terms": {"tracking_id": ids}},
-                    {"term": {"event.dataset": "trackstack.access"}},
-                ]
-            }
-        },
-        aggs={"ids": {"terms": {"field": "tracking_id", "size": 200}}},
-    )["aggregations"]["ids"]["buckets"]
-    assert {b["key"]: b["doc_count"] for b in counts} == dict.fromkeys(ids, 1)
+    assert _docs_per_id(stack, ids, "trackstack.access") == dict.fromkeys(ids, 1)
 
 
 def test_errors_carry_error_fields(stack: Stack) -> None:
@@ -188,13 +176,7 @@ def test_filebeat_killed_mid_stream_loses_and_duplicates_nothing(stack: Stack) -
     assert len(ids) > 100
     _wait_for_access_docs(stack, ids, timeout_s=90)
     expected = _lines_with(set(ids))
-    result = stack.es.search(
-        index="trackstack-logs-*",
-        size=0,
-        query={"terms": {"tracking_id": ids}},
-        aggs={"ids": {"terms": {"field": "tracking_id", "size": len(ids) + 10}}},
-    )
-    found = {b["key"]: b["doc_count"] for b in result["aggregations"]["ids"]["buckets"]}
+    found = _docs_per_id(stack, ids)
     assert found == expected, (
         "documents per tracking ID differ from lines per tracking ID in the files"
     )
