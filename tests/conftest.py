@@ -18,6 +18,28 @@ from service.logs import configure_logging
 DEBUG_TOKEN = "let-me-debug-0123456789"
 
 
+def expand_dotted(line: dict[str, Any]) -> dict[str, Any]:
+    """A line as Elasticsearch stores it (Filebeat expand_keys): {"a.b": 1} -> {"a": {"b": 1}}."""
+    out: dict[str, Any] = {}
+    for key, value in line.items():
+        *parents, leaf = key.split(".") if key != "@timestamp" else [key]
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf].update(value)
+        else:
+            node[leaf] = value
+    return out
+
+
+def parse_line(raw: str | bytes) -> dict[str, Any]:
+    """One output line, which must be one JSON object; both as written and expanded."""
+    value = json.loads(raw)
+    assert isinstance(value, dict), f"not a JSON object: {raw[:200]!r}"
+    return expand_dotted(value) | value
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
@@ -34,7 +56,7 @@ def log_lines(tmp_path: Path, settings: Settings) -> Iterator[Callable[[], list[
 
     def read() -> list[dict[str, Any]]:
         handler.flush()
-        return [json.loads(line) for line in path.read_text().splitlines()]
+        return [parse_line(line) for line in path.read_text().splitlines()]
 
     yield read
     logging.getLogger().removeHandler(handler)

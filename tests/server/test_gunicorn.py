@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import parse_line
+
 ROOT = Path(__file__).resolve().parents[2]
 DEBUG_TOKEN = "server-test-debug-token-42"
 CANARY = "CANARY-7d41e0"
@@ -45,11 +47,9 @@ class Server:
         for path in (self.stdout, self.stderr):
             for number, raw in enumerate(path.read_bytes().splitlines(), 1):
                 try:
-                    value = json.loads(raw)
+                    parsed.append(parse_line(raw))
                 except ValueError:
                     pytest.fail(f"{path.name}:{number} is not JSON: {raw[:300]!r}")
-                assert isinstance(value, dict), f"{path.name}:{number} is not an object"
-                parsed.append(value)
         return parsed
 
     def settle(self, seconds: float = 0.5) -> list[dict[str, Any]]:
