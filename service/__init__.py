@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service import api, debugging, faults, responses
     from service.config import Settings
     from service.redact import Redactor
+    from service.responses import ResponseClock
     from service.tracking import TrackingMiddleware
 
     settings = settings or Settings.from_env()
@@ -31,5 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     debugging.init_app(app)
     faults.init_app(app)
     api.init_app(app)
-    app.wsgi_app = TrackingMiddleware(app.wsgi_app, settings.tracking_id_policy)  # type: ignore[method-assign]
+    app.wsgi_app = ResponseClock(  # type: ignore[method-assign]
+        TrackingMiddleware(app.wsgi_app, settings.tracking_id_policy)
+    )
     return app

@@ -324,7 +324,7 @@ def configure_logging(settings: Settings, fd: int = 1) -> logging.Handler:
     logging.captureWarnings(True)
     # The logging HOWTO's "Optimization": we never write file/line, thread or
     # multiprocessing names, so don't pay to collect them on every record.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
     return handler

@@ -40,22 +40,28 @@ def _unhandled(exc: Exception) -> tuple[Response, int]:
     return error(500, "internal error")
 
 
-class _ResponseClock:
-    """X-DateTime, ISO 8601 with offset, to the second; formatted once per second."""
+class ResponseClock:
+    """WSGI middleware: X-DateTime (ISO 8601 with offset, to the second) on every response,
+    the tracking middleware's own 400s included; formatted once per second."""
 
-    def __init__(self) -> None:
-        self.second, self.text = -1, ""
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._second, self._text = -1, ""
 
-    def __call__(self, response: Response) -> Response:
-        now = time.time()
-        if int(now) != self.second:
-            self.second = int(now)
-            self.text = datetime.fromtimestamp(self.second).astimezone().isoformat()
-        response.headers["X-DateTime"] = self.text
-        return response
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start_with_date(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            now = int(time.time())
+            if now != self._second:
+                self._text = datetime.fromtimestamp(now).astimezone().isoformat()
+                self._second = now
+            headers.append(("X-DateTime", self._text))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start_with_date)
 
 
 def init_app(app: Flask) -> None:
-    app.after_request(_ResponseClock())
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unhandled)

@@ -64,7 +64,8 @@ class TraceContext:
         match = _TRACEPARENT.fullmatch(header.strip()) if header else None
         if match and match[1] != "ff" and set(match[2]) != {"0"} and set(match[3]) != {"0"}:
             return cls(match[2], secrets.token_hex(8), match[4])
-        return cls(secrets.token_hex(16), secrets.token_hex(8))
+        ids = secrets.token_hex(24)  # one call for both: this runs on every request
+        return cls(ids[:32], ids[32:])
 
     def header(self, span_id: str | None = None) -> str:
         return f"00-{self.trace_id}-{span_id or self.span_id}-{self.flags}"
@@ -121,9 +122,10 @@ class TrackingMiddleware:
         environ[ENVIRON_KEY] = tracking_id
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            kept = [(k, v) for k, v in headers if k.lower() not in ("x-tracking-id", "traceparent")]
-            kept += [(HEADER, tracking_id), ("traceparent", trace.header())]
-            return start_response(status, kept, exc_info)
+            # No handler sets these two itself, so appending cannot make a duplicate.
+            headers.append((HEADER, tracking_id))
+            headers.append(("traceparent", trace.header()))
+            return start_response(status, headers, exc_info)
 
         id_token = tracking_id_var.set(tracking_id)
         trace_token = trace_var.set(trace)
