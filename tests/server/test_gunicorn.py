@@ -299,3 +299,42 @@ def test_every_line_has_the_required_fields(server: Server) -> None:
         )
     event_ids = [line["event"]["id"] for line in lines]
     assert len(event_ids) == len(set(event_ids))
+
+
+def test_a_full_stdout_pipe_does_not_stall_the_workers(tmp_path: Path) -> None:
+    """Nobody reads stdout until 300 requests are answered: writes wait, greenlets don't."""
+    port = _free_port()
+    env = os.environ | {"PORT": str(port), "WEB_CONCURRENCY": "1", "SERVICE_NAME": "stall-test"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _get(port, "/api/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "did not start"
+                time.sleep(0.1)
+        # ~300 x 2 lines x ~600 bytes = ~360 KB, several times a pipe's 64 KiB buffer.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        started = time.monotonic()
+        for n in range(300):
+            conn.request("GET", f"/api/names?n={n}", headers={"X-Tracking-ID": f"stall-{n}"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+        elapsed = time.monotonic() - started
+        conn.close()
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert elapsed < 15, f"300 requests took {elapsed:.1f}s with stdout unread"
+    lines = [parse_line(raw) for raw in output.splitlines()]
+    names = [line for line in lines if line.get("message") == "listing 5 names"]
+    assert {line["tracking_id"] for line in names} == {f"stall-{n}" for n in range(300)}
