@@ -35,7 +35,9 @@ start() {
         # shellcheck disable=SC1090
         source "$CREDENTIALS"
         set +a
-        export TRACKSTACK_MODE=native TRACKSTACK_LOG_GLOB="$ROOT/.run/logs/*.ndjson"
+        # *.ndjson* also matches rotated files (<name>.ndjson.<time>): a renamed file keeps
+        # its fingerprint, so Filebeat reads it to the end instead of dropping its tail.
+        export TRACKSTACK_MODE=native TRACKSTACK_LOG_GLOB="$ROOT/.run/logs/*.ndjson*"
         export ES_HOSTS="${ES_HOSTS:-http://127.0.0.1:9200}"
         exec setsid "$binary" -e --path.config "$ROOT/filebeat" --path.home "$(dirname "$binary")" \
             --path.data "$RUN/data" --path.logs "$RUN/logs" >>"$RUN/filebeat.out" 2>&1

@@ -5,6 +5,8 @@
 #                              "trackstack-orders" on :8001 for /api/orders/<id>
 #   native/service.sh stop     SIGTERM (graceful: gunicorn drains), SIGKILL after a timeout
 #   native/service.sh status
+#   native/service.sh rotate   rename each log to <name>.ndjson.<UTC time>, then SIGUSR1:
+#                              gunicorn reopens LOG_FILE (Filebeat follows the rename)
 #
 # Each instance's stdout+stderr is appended to .run/logs/<name>.ndjson: the files Filebeat's
 # native input reads (TRACKSTACK_LOG_GLOB). pids in .run/service/. Extra settings for the
@@ -36,6 +38,9 @@ start_one() {
         cd "$ROOT"
         export SERVICE_NAME="$name" PORT="$port"
         export DOWNSTREAM_URL="${DOWNSTREAM_URL_OVERRIDE:-http://127.0.0.1:$downstream}"
+        # LOG_FILE: the service reopens it on SIGUSR1, so `native/service.sh rotate` can
+        # rename it away. The shell redirect catches anything before logging is set up.
+        export LOG_FILE="$LOGS/$name.ndjson"
         exec setsid "$PY" -m gunicorn -c service/gunicorn.conf.py --pid "$pidfile" \
             >>"$LOGS/$name.ndjson" 2>&1
     ) &
@@ -89,6 +94,14 @@ start)
 stop)
     for spec in "${INSTANCES[@]}"; do stop_one "${spec%%:*}"; done
     ;;
+rotate)
+    for spec in "${INSTANCES[@]}"; do
+        name=${spec%%:*}
+        running "$RUN/$name.pid" || continue
+        mv "$LOGS/$name.ndjson" "$LOGS/$name.ndjson.$(date -u +%Y%m%dT%H%M%S.%N)"
+        kill -USR1 "$(cat "$RUN/$name.pid")"
+    done
+    ;;
 status)
     rc=0
     for spec in "${INSTANCES[@]}"; do
@@ -98,7 +111,7 @@ status)
     exit $rc
     ;;
 *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|rotate" >&2
     exit 2
     ;;
 esac

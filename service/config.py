@@ -41,6 +41,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     log_max_line_bytes: int = 4096
+    log_file: str | None = None
     debug_log_token: str | None = None
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
     downstream_url: str = "http://127.0.0.1:8000"
@@ -66,6 +67,7 @@ class Settings:
             # PIPE_BUF on Linux: one write(2) of at most this many bytes never interleaves
             # with another worker's write to the same pipe.
             log_max_line_bytes=int(_float(env, "LOG_MAX_LINE_BYTES", 4096, 1024, 4096)),
+            log_file=env.get("LOG_FILE", "").strip() or None,
             debug_log_token=env.get("DEBUG_LOG_TOKEN") or None,
             redact_keys=tuple(k.strip().lower() for k in extra_keys.split(",") if k.strip()),
             downstream_url=(

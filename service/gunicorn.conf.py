@@ -1,7 +1,8 @@
 """gunicorn settings for trackstack (``make serve``, the native stack and the Dockerfile).
 
 Environment: PORT (8000), BIND_HOST (127.0.0.1; the Dockerfile sets 0.0.0.0),
-WEB_CONCURRENCY (2 workers), GEVENT_CONNECTIONS (1000 per worker), LOG_LEVEL (INFO).
+WEB_CONCURRENCY (2 workers), GEVENT_CONNECTIONS (1000 per worker), LOG_LEVEL (INFO),
+LOG_FILE (unset: stdout; set: append there, and reopen it on SIGUSR1 after a rename).
 """
 
 import os

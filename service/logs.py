@@ -309,8 +309,24 @@ def build_handler(settings: Settings, fd: int = 1) -> logging.Handler:
     return handler
 
 
+def point_stdout_at(path: str) -> None:
+    """Make stdout and stderr append to ``path``, (re)opened now: rename-based rotation.
+
+    dup2 swaps what fds 1 and 2 refer to in one step; a write already under way finishes in
+    the old file, every later one goes to the new file, and nothing is lost in between.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    finally:
+        os.close(fd)
+
+
 def configure_logging(settings: Settings, fd: int = 1) -> logging.Handler:
     """Route every logger through one handler on the root logger. Safe to call again."""
+    if settings.log_file and fd == 1:
+        point_stdout_at(settings.log_file)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -12,7 +12,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from service import envelope, tracking
 from service.config import Settings
-from service.logs import configure_logging
+from service.logs import configure_logging, point_stdout_at
 
 
 class JsonLogger(glogging.Logger):
@@ -25,6 +25,14 @@ class JsonLogger(glogging.Logger):
             for handler in list(log.handlers):
                 log.removeHandler(handler)
             log.propagate = True
+
+    def reopen_files(self) -> None:
+        """SIGUSR1 (master, then each worker): reopen LOG_FILE after it was renamed away."""
+        super().reopen_files()
+        log_file = Settings.from_env().log_file
+        if log_file:
+            point_stdout_at(log_file)
+            self.error_log.info("reopened %s", log_file, extra={"event.action": "log_reopened"})
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:

@@ -142,7 +142,7 @@ def test_no_decoding_errors(stack: Stack) -> None:
 
 def _lines_with(ids: set[str]) -> dict[str, int]:
     counts = dict.fromkeys(ids, 0)
-    for path in LOGS.glob("*.ndjson"):
+    for path in LOGS.glob("*.ndjson*"):
         for line in path.read_text().splitlines():
             tracking_id = json.loads(line).get("tracking_id")
             if tracking_id in counts:

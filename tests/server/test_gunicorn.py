@@ -338,3 +338,60 @@ def test_a_full_stdout_pipe_does_not_stall_the_workers(tmp_path: Path) -> None:
     lines = [parse_line(raw) for raw in output.splitlines()]
     names = [line for line in lines if line.get("message") == "listing 5 names"]
     assert {line["tracking_id"] for line in names} == {f"stall-{n}" for n in range(300)}
+
+
+def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
+    """LOG_FILE renamed away 10 times, SIGUSR1 each time: every line is in exactly one file."""
+    import signal
+    import threading
+
+    port = _free_port()
+    log_file = tmp_path / "service.ndjson"
+    env = os.environ | {"PORT": str(port), "WEB_CONCURRENCY": "2", "LOG_FILE": str(log_file)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not stop.is_set():
+            tracking_id = f"rot-{len(sent)}"
+            conn.request("GET", "/api/names", headers={"X-Tracking-ID": tracking_id})
+            conn.getresponse().read()
+            sent.append(tracking_id)
+        conn.close()
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _get(port, "/api/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "did not start"
+                time.sleep(0.1)
+        sender = threading.Thread(target=traffic)
+        sender.start()
+        for n in range(1, 11):
+            time.sleep(0.3)
+            log_file.rename(tmp_path / f"service.ndjson.{n}")
+            process.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        stop.set()
+        sender.join()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    files = sorted(tmp_path.glob("service.ndjson*"))
+    assert len(files) == 11
+    lines = [parse_line(raw) for path in files for raw in path.read_bytes().splitlines()]
+    access = [line["tracking_id"] for line in lines if line.get("message") == "GET /api/names 200"]
+    assert sorted(access) == sorted(sent) and len(sent) > 100
+    reopened = [line for line in lines if line.get("event.action") == "log_reopened"]
+    assert len(reopened) >= 10 * 3  # the master and both workers, every time
