@@ -20,6 +20,7 @@ help: ## List the targets
 install: ## Install Python deps (uv, locked) and the native stack's pieces (ES zip, Filebeat build)
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --locked
+	$(MAKE) install-compose-validator
 	native/elasticsearch.sh fetch
 	native/build-filebeat.sh >/dev/null
 

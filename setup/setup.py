@@ -1,14 +1,17 @@
 """One-shot, re-runnable Elasticsearch setup, the same for the native stack and compose.
 
     .venv/bin/python setup/setup.py                   # over HTTP: template, roles, users
-    .venv/bin/python setup/setup.py secrets           # only generate missing passwords
+    .venv/bin/python setup/setup.py secrets           # only generate missing secrets
     .venv/bin/python setup/setup.py file-realm DIR    # write roles/users as ES config files
+    .venv/bin/python setup/setup.py kibana            # compose: Kibana's data view, dashboard
 
 Everything comes from the JSON data files in elasticsearch/: templates/ (index templates),
 roles/ and users/ (one file per role or user, named after it). Passwords are generated
 once: elastic's into <SECRETS_DIR>/elastic.env (ELASTIC_PASSWORD=), each user's into
-<SECRETS_DIR>/<user>.env (ES_USERNAME=, ES_PASSWORD=), the form docker compose's env_file
-and Filebeat's ${VAR} expansion both read. Re-running changes nothing and exits 0.
+<SECRETS_DIR>/<user>.env (ES_USERNAME=, ES_PASSWORD=), the form a shell's `source`, docker
+compose's env_file and Filebeat's ${VAR} expansion all read. The other generated secrets live
+beside them: kibana.env (Kibana's encryption keys) and service.env (the service's
+DEBUG_LOG_TOKEN). Re-running changes nothing and exits 0.
 
 Where roles and users live depends on the Elasticsearch:
 - compose (full distribution): in the security index, created through the security API.
@@ -23,7 +26,9 @@ Environment (default):
                       are sent (fine for a cluster with security off)
     SECRETS_DIR       <repo>/.secrets
     ES_CONFIG_DIR     <repo>/elasticsearch
-    SETUP_TIMEOUT     120 (seconds to wait for Elasticsearch)
+    SETUP_TIMEOUT     120 (seconds to wait for Elasticsearch, or for Kibana)
+    KIBANA_URL        http://127.0.0.1:5601 (the `kibana` command)
+    KIBANA_DIR        <repo>/kibana: every *.ndjson there is imported, in name order
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from elasticsearch import (
     ApiError,
     AuthenticationException,
@@ -53,6 +60,19 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE_HASH_KEY = "trackstack_source_sha256"
 # Elasticsearch's own default cost for PBKDF2 password hashes.
 PBKDF2_ITERATIONS = 10_000
+# Secrets that are not Elasticsearch passwords: <SECRETS_DIR>/<file>, one KEY=value per line.
+# Kibana wants encryption keys of at least 32 characters.
+GENERATED_SECRETS = {
+    "kibana.env": (
+        "KIBANA_SECURITY_ENCRYPTION_KEY",
+        "KIBANA_SAVED_OBJECTS_ENCRYPTION_KEY",
+        "KIBANA_REPORTING_ENCRYPTION_KEY",
+    ),
+    "service.env": ("DEBUG_LOG_TOKEN",),
+}
+# The data view every saved object refers to (DESIGN.md); Discover opens on it.
+DATA_VIEW_ID = "trackstack-logs"
+KIBANA_POLL_S = 3.0
 
 
 class SetupError(Exception):
@@ -66,6 +86,8 @@ class Settings:
     secrets_dir: Path
     config_dir: Path
     timeout: float
+    kibana_url: str = "http://127.0.0.1:5601"
+    kibana_dir: Path = REPO / "kibana"
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
@@ -78,6 +100,8 @@ class Settings:
             secrets_dir=secrets_dir,
             config_dir=Path(env.get("ES_CONFIG_DIR", REPO / "elasticsearch")),
             timeout=float(env.get("SETUP_TIMEOUT", "120")),
+            kibana_url=env.get("KIBANA_URL", "http://127.0.0.1:5601").rstrip("/"),
+            kibana_dir=Path(env.get("KIBANA_DIR", REPO / "kibana")),
         )
 
     def load(self, kind: str) -> dict[str, dict[str, Any]]:
@@ -186,8 +210,17 @@ def ensure_password(settings: Settings, username: str) -> str:
     return password
 
 
+def ensure_values(path: Path, keys: tuple[str, ...]) -> None:
+    """Give every key of an env file a random value if it has none; keep the others."""
+    values = read_env_file(path)
+    missing = [key for key in keys if not values.get(key)]
+    if missing:
+        values.update({key: secrets.token_hex(32) for key in missing})
+        write_private_file(path, "".join(f"{key}={value}\n" for key, value in values.items()))
+
+
 def ensure_secrets(settings: Settings) -> None:
-    """Generate every missing password: elastic's and each user's."""
+    """Generate every missing secret: elastic's password, each user's, and GENERATED_SECRETS."""
     elastic_file = settings.secrets_dir / "elastic.env"
     if not read_env_file(elastic_file).get("ELASTIC_PASSWORD"):
         password = settings.elastic_password or secrets.token_urlsafe(18)
@@ -195,6 +228,8 @@ def ensure_secrets(settings: Settings) -> None:
         say(f"generated the elastic password into {elastic_file}")
     for username in settings.load("users"):
         ensure_password(settings, username)
+    for filename, keys in GENERATED_SECRETS.items():
+        ensure_values(settings.secrets_dir / filename, keys)
 
 
 def write_file_realm(settings: Settings, es_config_dir: Path) -> None:
@@ -362,12 +397,94 @@ def run(settings: Settings) -> None:
         ) from err
 
 
+# --- Kibana (compose only: Kibana does not run natively) ----------------------------------------
+
+
+def saved_objects_ndjson(kibana_dir: Path) -> str:
+    """Every saved object to import: the kibana/*.ndjson files in name order, so the data view
+    (data-view.ndjson) comes before the objects that refer to it."""
+    files = sorted(kibana_dir.glob("*.ndjson"))
+    if not files:
+        raise SetupError(f"no saved objects (*.ndjson) in {kibana_dir}")
+    return "".join(path.read_text().rstrip("\n") + "\n" for path in files)
+
+
+def kibana_session(settings: Settings) -> requests.Session:
+    session = requests.Session()
+    if settings.elastic_password:
+        session.auth = ("elastic", settings.elastic_password)
+    # Kibana refuses state-changing API calls without this header (CSRF protection).
+    session.headers["kbn-xsrf"] = "trackstack-setup"
+    return session
+
+
+def wait_for_kibana(session: requests.Session, settings: Settings) -> None:
+    """Block until Kibana's core (its Elasticsearch connection and saved objects) is available.
+    The overall level also counts plugins, and offline some stay "degraded" for good."""
+    deadline = time.monotonic() + settings.timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            answer = session.get(f"{settings.kibana_url}/api/status", timeout=10)
+            if answer.status_code == 401:
+                raise SetupError(
+                    f"Kibana at {settings.kibana_url} refused the elastic credentials; "
+                    f"check {settings.secrets_dir / 'elastic.env'}"
+                )
+            core = answer.json()["status"]["core"]
+            levels = {name: core[name]["level"] for name in ("elasticsearch", "savedObjects")}
+            if set(levels.values()) == {"available"}:
+                return
+            last = f"core status {levels}"
+        except (requests.RequestException, ValueError, KeyError) as err:
+            last = f"{type(err).__name__}: {err}"
+        time.sleep(KIBANA_POLL_S)
+    raise SetupError(
+        f"Kibana at {settings.kibana_url} not available after {settings.timeout:.0f}s: {last}"
+    )
+
+
+def import_saved_objects(session: requests.Session, settings: Settings) -> int:
+    """Import kibana/*.ndjson with overwrite (so a re-run restores them); the count imported."""
+    answer = session.post(
+        f"{settings.kibana_url}/api/saved_objects/_import",
+        params={"overwrite": "true"},
+        files={"file": ("trackstack.ndjson", saved_objects_ndjson(settings.kibana_dir))},
+        timeout=60,
+    )
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {"error": answer.text[:500]}
+    if answer.status_code != 200 or not body.get("success"):
+        raise SetupError(f"saved objects import failed ({answer.status_code}): {body}")
+    return int(body["successCount"])
+
+
+def run_kibana(settings: Settings) -> None:
+    session = kibana_session(settings)
+    wait_for_kibana(session, settings)
+    count = import_saved_objects(session, settings)
+    say(f"Kibana at {settings.kibana_url}: {count} saved objects imported (overwrite)")
+    answer = session.post(
+        f"{settings.kibana_url}/api/data_views/default",
+        json={"data_view_id": DATA_VIEW_ID, "force": True},
+        timeout=30,
+    )
+    if answer.status_code != 200:
+        raise SetupError(
+            f"setting the default data view failed ({answer.status_code}): {answer.text[:500]}"
+        )
+    say(f"default data view: {DATA_VIEW_ID}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("secrets", help="only generate the missing passwords in SECRETS_DIR")
+    commands.add_parser("secrets", help="only generate the missing secrets in SECRETS_DIR")
     file_realm = commands.add_parser("file-realm", help="write roles.yml, users, users_roles")
     file_realm.add_argument("es_config_dir", type=Path, help="the node's config directory")
+    commands.add_parser("kibana", help="import kibana/*.ndjson into Kibana (compose)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env(dict(os.environ))
@@ -376,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_secrets(settings)
         elif args.command == "file-realm":
             write_file_realm(settings, args.es_config_dir)
+        elif args.command == "kibana":
+            run_kibana(settings)
         else:
             run(settings)
     except SetupError as err:

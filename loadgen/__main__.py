@@ -1,0 +1,84 @@
+"""python -m loadgen load | verify | trace  (what `make load`, `make verify`, `make trace` run).
+
+Environment: SERVICE_URL (http://127.0.0.1:8000), ES_URL (http://127.0.0.1:9200) and the
+credentials loadgen.elastic finds, KIBANA_URL (http://127.0.0.1:5601), RUNS_DIR (runs/),
+DEBUG_LOG_TOKEN (else .secrets/service.env; unset = no debug requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from elasticsearch import ApiError, TransportError
+from loadgen import manifest
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m loadgen", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    load = commands.add_parser("load", help="send the traffic mix and record every tracking ID")
+    load.add_argument("--rate", type=float, default=20.0, help="requests per second (20)")
+    load.add_argument("--duration", type=int, default=30, help="seconds (30)")
+    load.add_argument("--ui", action="store_true", help="Locust's web UI instead of headless")
+    load.add_argument(
+        "--settle",
+        type=float,
+        default=20.0,
+        help="seconds to keep watching for IDs not yet searchable after the last request (20)",
+    )
+    load.add_argument("--no-watch", action="store_true", help="do not poll Elasticsearch")
+    load.add_argument("--runs-dir", type=Path, help="where run folders go (RUNS_DIR, runs/)")
+
+    verify = commands.add_parser("verify", help="find every tracking ID of a run in Elasticsearch")
+    verify.add_argument("run", nargs="?", type=Path, help="run folder (default: the latest)")
+    verify.add_argument("--runs-dir", type=Path, help="where run folders are (RUNS_DIR, runs/)")
+    verify.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for late arrivals (60)"
+    )
+
+    trace = commands.add_parser("trace", help="one request's timeline across services")
+    trace.add_argument("tracking_id")
+    trace.add_argument(
+        "--wait", type=float, default=10.0, help="seconds to wait for its first document (10)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "load":
+            from loadgen import load
+
+            return load.run(
+                load.Options(
+                    rate=args.rate,
+                    duration_s=args.duration,
+                    service_url=load.service_url(),
+                    runs_root=args.runs_dir or manifest.runs_root(),
+                    ui=args.ui,
+                    settle_s=args.settle,
+                    watch=not args.no_watch,
+                )
+            )
+        if args.command == "verify":
+            from loadgen import verify
+
+            run_dir = args.run or manifest.latest_run(args.runs_dir or manifest.runs_root())
+            return verify.run(run_dir, args.timeout)
+        from loadgen import trace
+
+        return trace.run(args.tracking_id, args.wait)
+    except manifest.ManifestError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (ApiError, TransportError) as exc:
+        print(f"{args.command}: Elasticsearch: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Watching tracking IDs become searchable, to measure time to searchable honestly.
+
+Filebeat adds no ingest time to documents (and the reader may not install a pipeline that
+would), and ``@timestamp`` is when the service wrote the line, not when Elasticsearch could
+find it. So we ask Elasticsearch, the way a person in Kibana would: every ``interval_s`` one
+search for all IDs still pending; the first search that finds any document of an ID marks
+it searchable. The time is that search's start, so it is high by at most one interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO, TypeVar
+
+from elasticsearch import Elasticsearch
+from loadgen.elastic import INDEX_PATTERN
+from loadgen.manifest import Record, Sighting
+
+T = TypeVar("T")
+BATCH = 5000  # IDs per terms query (Elasticsearch allows 65 536)
+SLACK_MS = 5 * 60_000  # look this far before the first send: client and server clocks
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+def batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def since_query(ids: Sequence[str], since_ms: float) -> dict[str, Any]:
+    """Documents of these IDs written after ``since_ms`` (lets Elasticsearch skip old days)."""
+    return {
+        "bool": {
+            "filter": [
+                {"terms": {"tracking_id": list(ids)}},
+                {"range": {"@timestamp": {"gte": int(since_ms), "format": "epoch_millis"}}},
+            ]
+        }
+    }
+
+
+def present(es: Elasticsearch, ids: Sequence[str], since_ms: float) -> set[str]:
+    """Which of ``ids`` have at least one searchable document."""
+    found: set[str] = set()
+    for batch in batches(ids, BATCH):
+        result = es.search(
+            index=INDEX_PATTERN,
+            size=0,
+            query=since_query(batch, since_ms),
+            aggs={"ids": {"terms": {"field": "tracking_id", "size": len(batch)}}},
+        )
+        found.update(bucket["key"] for bucket in result["aggregations"]["ids"]["buckets"])
+    return found
+
+
+class Watcher:
+    """Pending IDs -> sightings. ``search`` answers which IDs are searchable now."""
+
+    def __init__(
+        self,
+        search: Callable[[Sequence[str], float], set[str]],
+        out: TextIO | None = None,
+        by: str = "load",
+        clock: Callable[[], float] = now_ms,
+    ) -> None:
+        self.search = search
+        self.out = out
+        self.by = by
+        self.clock = clock
+        self.pending: dict[str, float | None] = {}  # ID -> start of the last search that missed
+        self.sightings: dict[str, Sighting] = {}
+        self.since_ms: float | None = None
+
+    def add(self, records: Iterable[Record]) -> None:
+        for record in records:
+            if record.tracking_id and record.tracking_id not in self.sightings:
+                self.pending.setdefault(record.tracking_id, None)
+                first = record.sent_ms - SLACK_MS
+                self.since_ms = first if self.since_ms is None else min(self.since_ms, first)
+
+    def poll(self) -> int:
+        """One search for everything pending; returns how many IDs it found."""
+        if not self.pending or self.since_ms is None:
+            return 0
+        started = self.clock()
+        found = self.search(list(self.pending), self.since_ms)
+        for tracking_id in list(self.pending):
+            if tracking_id in found:
+                sighting = Sighting(tracking_id, started, self.pending.pop(tracking_id), self.by)
+                self.sightings[tracking_id] = sighting
+                if self.out is not None:
+                    self.out.write(sighting.to_json() + "\n")
+            else:
+                self.pending[tracking_id] = started
+        if self.out is not None:
+            self.out.flush()
+        return len(found)

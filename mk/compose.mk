@@ -1,0 +1,47 @@
+# The Docker compose stack (docker-compose.yml). Plain `docker compose up` works on its own;
+# these targets add waiting, the URLs and checks. The helpers in setup/compose.py need only
+# python3, so they work before `make install`.
+COMPOSE ?= docker compose
+HOST_PYTHON ?= python3
+export COMPOSE
+
+.PHONY: doctor
+doctor: ## Pre-flight for Docker: engine, compose v2, memory, vm.max_map_count, disk, ports
+	@$(HOST_PYTHON) setup/compose.py doctor
+
+.PHONY: up
+up: ## Start the compose stack, wait until it is healthy, print the URLs and the login
+	$(COMPOSE) up -d --build
+	@$(HOST_PYTHON) setup/compose.py wait
+	@$(HOST_PYTHON) setup/compose.py urls
+
+.PHONY: down
+down: ## Stop the compose stack (VOLUMES=1 also deletes its data: indices, Filebeat's registry)
+	$(COMPOSE) --profile load down --remove-orphans $(if $(VOLUMES),--volumes)
+
+.PHONY: urls
+urls: ## Where everything is (compose), and the Kibana login
+	@$(HOST_PYTHON) setup/compose.py urls
+
+.PHONY: logs
+logs: ## Follow the compose stack's logs (one service: make logs SVC=kibana)
+	$(COMPOSE) logs -f --tail=100 $(SVC)
+
+.PHONY: kibana
+kibana: ## Print the Kibana Discover link of one request: make kibana ID=<tracking id>
+	@test -n "$(ID)" || { echo "usage: make kibana ID=<tracking id>" >&2; exit 2; }
+	@test -x $(PY) || { echo "no $(PY): run make install (or uv sync) first" >&2; exit 1; }
+	@$(PY) -m loadgen.kibana "$(ID)"
+
+.PHONY: install-compose-validator
+install-compose-validator: ## Debian's docker-compose (v1), only to validate docker-compose.yml in tests
+	@if command -v docker-compose >/dev/null; then \
+		echo "docker-compose present: $$(docker-compose version --short)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -qq docker-compose >/dev/null || \
+			{ apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }; \
+		echo "installed docker-compose $$(docker-compose version --short)"; \
+	else \
+		echo "WARNING: docker-compose missing and cannot apt-get it here (needs root on Debian);" \
+			"tests/unit/test_compose.py will fail until it is installed" >&2; \
+	fi

@@ -1,0 +1,23 @@
+# Load, verify, trace (README: "Load, verify, trace"). Each target is one `python -m loadgen`
+# subcommand; LOADGEN lets compose run the same subcommands in its loadgen container.
+# Settings come from the environment: SERVICE_URL, ES_URL, KIBANA_URL, RUNS_DIR, DEBUG_LOG_TOKEN.
+RATE ?= 20
+DURATION ?= 30
+LOADGEN ?= $(PY) -m loadgen
+
+.PHONY: load
+load: ## Synthetic traffic, RATE req/s for DURATION s (20, 30); writes runs/<UTC time>/
+	$(LOADGEN) load --rate $(RATE) --duration $(DURATION)
+
+.PHONY: load-ui
+load-ui: ## The same traffic from Locust's web UI on http://127.0.0.1:8089 (Ctrl-C ends the run)
+	$(LOADGEN) load --ui --rate $(RATE)
+
+.PHONY: verify
+verify: ## Find every tracking ID of the latest run (or RUN=runs/...) in Elasticsearch
+	$(LOADGEN) verify $(RUN)
+
+.PHONY: trace
+trace: ## One request's timeline across services from Elasticsearch: make trace ID=<tracking ID>
+	@[[ -n "$(ID)" ]] || { echo "usage: make trace ID=<tracking ID>" >&2; exit 2; }
+	$(LOADGEN) trace '$(ID)'
