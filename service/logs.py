@@ -213,7 +213,7 @@ class LineWriterHandler(logging.Handler):
     """
 
     def __init__(
-        self, fd: int = 1, max_pending: int = 10_000, batch_bytes: int = 4096, poll_s: float = 0.002
+        self, fd: int = 1, max_pending: int = 10_000, batch_bytes: int = 4096, poll_s: float = 0.01
     ) -> None:
         super().__init__()
         self.fd = fd
