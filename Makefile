@@ -51,7 +51,11 @@ serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn
 	PORT=$(PORT) $(VENV)/bin/gunicorn -c service/gunicorn.conf.py
 
 .PHONY: bench
-bench: ## Service overhead: /api/health req/s vs bare Flask, side by side (needs wrk)
+bench: ## Service overhead: formatter cost, /api/health req/s vs bare Flask side by side (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
 	$(PY) -m bench.formatters
 	$(PY) -m bench.service_overhead
+
+.PHONY: bench-pipeline
+bench-pipeline: ## Time-to-searchable: tuned vs default Filebeat, side by side (needs make native-up)
+	$(PY) -m bench.time_to_searchable
