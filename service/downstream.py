@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
-from service import tracking
+from service import faults, tracking
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +22,19 @@ class Downstream:
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.session = requests.Session()
+        # A pooled keep-alive connection can be closed by the other side just as a request
+        # goes out on it ("Remote end closed connection without response"): seen under load
+        # when the downstream's keep-alive timer fired. GET is idempotent, so try it again
+        # once on a fresh connection instead of failing the caller's request.
+        retry = Retry(total=2, connect=2, read=1, status=0, other=0, allowed_methods={"GET"})
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
 
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         url = f"{self.base_url}{path}"
         target = urlsplit(url)
         headers, child_span = tracking.outbound_headers()
+        headers.update(faults.forwarded())
         started = time.perf_counter_ns()
         status: int | None = None
         try:
