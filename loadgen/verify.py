@@ -197,9 +197,14 @@ def run(run_dir: Path, timeout_s: float) -> int:
     )
     es = connect()
 
+    last_said = [0.0, -1]  # when, and at what count, progress was last printed
+
     def progress(complete: int, total: int) -> None:
-        if complete < total:
+        # One line when the count moves or every 10 s, not one per poll.
+        now = time.monotonic()
+        if complete < total and (complete != last_said[1] or now - last_said[0] >= 10):
             print(f"verify: {complete}/{total} complete, waiting...", file=sys.stderr)
+            last_said[:] = [now, complete]
 
     outcome = check_all(
         expected, lambda items, since: search_batch(es, items, since), timeout_s, on_round=progress

@@ -128,18 +128,55 @@ class EcsFormatter(logging.Formatter):
 _dump = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=repr).encode
 
 
-def _longest_string(doc: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
-    best: tuple[dict[str, Any], str] | None = None
-    best_len = 0
+def _json_size(value: str) -> int:
+    return len(_dump(value)) - 2  # without the quotes
+
+
+def _longest_string(doc: dict[str, Any]) -> tuple[dict[str, Any], str, int] | None:
+    """The string that takes the most bytes in the line: (its dict, its key, its size)."""
+    best: tuple[dict[str, Any], str, int] | None = None
     stack = [doc]
     while stack:
         node = stack.pop()
         for key, value in node.items():
             if isinstance(value, dict):
                 stack.append(value)
-            elif isinstance(value, str) and len(value) > best_len:
-                best, best_len = (node, key), len(value)
+            elif isinstance(value, str) and (best is None or len(value) * 12 > best[2]):
+                size = _json_size(value)  # a character is 1-12 bytes once escaped
+                if best is None or size > best[2]:
+                    best = (node, key, size)
     return best
+
+
+def _escaped_size(char: str) -> int:
+    """Bytes one character takes in our JSON (ensure_ascii): printable ASCII 1, a quote or
+    backslash 2, \\n and friends 2, anything else \\uXXXX: 6, a surrogate pair 12."""
+    if " " <= char <= "~":
+        return 2 if char in '"\\' else 1
+    if char in "\n\r\t\b\f":
+        return 2
+    return 12 if ord(char) > 0xFFFF else 6
+
+
+def _cut_middle(value: str, size: int, drop: int) -> str:
+    """``value`` (``size`` bytes as JSON) without ``drop`` bytes from its middle, counted on
+    the escaped form so that a string of emoji or quotes is not cut more than it must be.
+    A third of what stays comes from the head, the rest from the tail."""
+    keep = max(size - drop, 0)
+    head = used = 0
+    while head < len(value) and used + _escaped_size(value[head]) <= keep // 3:
+        used += _escaped_size(value[head])
+        head += 1
+    tail = len(value)
+    while tail > head and used + _escaped_size(value[tail - 1]) <= keep:
+        used += _escaped_size(value[tail - 1])
+        tail -= 1
+    return value[:head] + TRUNCATED + value[tail:]
+
+
+_TRUNCATED_SIZE = _json_size(TRUNCATED)
+# What the stand-in for a record that cannot be bounded keeps: enough to find it by request.
+_IDENTITY = ("tracking_id", "trace.id", "span.id", "log.logger")
 
 
 def bounded_json(doc: dict[str, Any], limit: int) -> str:
@@ -154,27 +191,23 @@ def bounded_json(doc: dict[str, Any], limit: int) -> str:
         longest = _longest_string(doc)
         if longest is None:
             break
-        node, key = longest
-        value = node[key]
-        # Escaping can make a character cost up to 6 bytes; cut generously and re-check.
-        excess = len(line) - limit + len(TRUNCATED) * 6 + 16
-        keep = max(len(value) - excess, 0)
-        head = keep // 3
-        node[key] = value[:head] + TRUNCATED + value[len(value) - (keep - head) :]
+        node, key, size = longest
+        node[key] = _cut_middle(node[key], size, len(line) - limit + _TRUNCATED_SIZE)
         line = _dump(doc)
     if len(line) <= limit:
         return line
-    return json.dumps(
-        {
-            "@timestamp": doc.get("@timestamp"),
-            "log.level": "error",
-            "message": "log record too large to write; dropped its fields",
-            "service.name": doc.get("service.name"),
-            "event.dataset": doc.get("event.dataset"),
-            "event.id": doc.get("event.id"),
-        },
-        ensure_ascii=True,
-    )[:limit]
+    stand_in = {
+        "@timestamp": doc.get("@timestamp"),
+        "log.level": "error",
+        "message": "log record too large to write; dropped its fields",
+        "service.name": doc.get("service.name"),
+        "event.dataset": doc.get("event.dataset"),
+        "event.id": doc.get("event.id"),
+    }
+    stand_in |= {
+        key: doc[key] for key in _IDENTITY if isinstance(doc.get(key), str) and len(doc[key]) <= 256
+    }
+    return _dump(stand_in)[:limit]
 
 
 class ConsoleFormatter(EcsFormatter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -165,6 +166,45 @@ def test_fault_latency_header(client) -> None:
     started = time.monotonic()
     client.get("/api/names", headers={"X-Fault": "latency=120"})
     assert time.monotonic() - started >= 0.12
+
+
+@pytest.mark.parametrize(
+    ("header", "faulted_here", "passed_on"),
+    [
+        pytest.param("error@trackstack-service", True, None, id="aimed-here"),
+        pytest.param("error@trackstack-orders", False, "error@trackstack-orders", id="aimed-on"),
+        pytest.param(
+            "Latency=5@TrackStack-Orders", False, "latency=5@trackstack-orders", id="any-case"
+        ),
+        pytest.param("error", True, None, id="untargeted-stays-here"),
+        pytest.param("explode@trackstack-orders", False, None, id="unknown-fault-not-passed"),
+    ],
+)
+def test_fault_aimed_at_one_service(
+    client, monkeypatch, header: str, faulted_here: bool, passed_on: str | None
+) -> None:
+    """X-Fault: <fault>@<service.name> faults that service only; the others pass it on."""
+    sent: list[dict[str, str]] = []
+
+    class Answer:
+        status_code = 200
+
+        def raise_for_status(self) -> None:
+            pass
+
+        def json(self) -> dict[str, object]:
+            return {"data": {}}
+
+    def fake_get(url: str, **kwargs: Any) -> Answer:
+        sent.append(kwargs["headers"])
+        return Answer()
+
+    downstream = client.application.extensions["trackstack.downstream"]
+    monkeypatch.setattr(downstream.session, "get", fake_get)
+    response = client.get("/api/orders/7", headers={"X-Fault": header})
+    assert (response.status_code == 500) is faulted_here
+    if not faulted_here:
+        assert sent[0].get("X-Fault") == passed_on
 
 
 def test_health_is_never_faulted(log_lines) -> None:
