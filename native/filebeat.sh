@@ -28,6 +28,9 @@ start() {
     binary=$("$ROOT/native/build-filebeat.sh")
     [[ -r "$CREDENTIALS" ]] || die "no $CREDENTIALS: start Elasticsearch first (native/elasticsearch.sh start)"
     mkdir -p "$RUN/data" "$RUN/logs" "$ROOT/.run/logs"
+    # filebeat.out is appended to across restarts: only what this start writes counts below.
+    local out_from
+    out_from=$(($(stat -c %s "$RUN/filebeat.out" 2>/dev/null || echo 0) + 1))
     # Filebeat refuses a config that group/others can write.
     chmod go-w "$ROOT/filebeat/filebeat.yml" "$ROOT"/filebeat/inputs.d/*.yml
     (
@@ -43,11 +46,12 @@ start() {
             --path.data "$RUN/data" --path.logs "$RUN/logs" >>"$RUN/filebeat.out" 2>&1
     ) &
     echo $! >"$PIDFILE"
-    # Up = still running after a few seconds and connected to Elasticsearch.
+    # Up = still running and this process logged its connection to Elasticsearch. (grep reads
+    # all its input: with -q it could exit first, and tail's SIGPIPE fail the pipeline.)
     for _ in $(seq 1 60); do
         running || { tail -n 20 "$RUN/filebeat.out" >&2; die "Filebeat exited at start"; }
-        if grep -q "Connection to backoff(elasticsearch(" "$RUN/filebeat.out" 2>/dev/null \
-            && tail -c 200000 "$RUN/filebeat.out" | grep -q "established"; then
+        if tail -c "+$out_from" "$RUN/filebeat.out" 2>/dev/null |
+            grep "Connection to backoff(elasticsearch(.*)) established" >/dev/null; then
             log "up (pid $(cat "$PIDFILE")), shipping .run/logs/*.ndjson"
             return
         fi

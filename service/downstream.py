@@ -10,11 +10,24 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from service import faults, tracking
 
 log = logging.getLogger(__name__)
+
+
+class _StaleConnectionRetry(Retry):
+    """Retries a GET whose connection broke, but never one that timed out: a slow dependency
+    asked twice would get double the load and the caller would wait twice as long."""
+
+    def increment(  # type: ignore[override]
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Retry:
+        if isinstance(kwargs.get("error"), ReadTimeoutError):
+            raise kwargs["error"]
+        return super().increment(method, url, *args, **kwargs)
 
 
 class Downstream:
@@ -26,7 +39,9 @@ class Downstream:
         # goes out on it ("Remote end closed connection without response"): seen under load
         # when the downstream's keep-alive timer fired. GET is idempotent, so try it again
         # once on a fresh connection instead of failing the caller's request.
-        retry = Retry(total=2, connect=2, read=1, status=0, other=0, allowed_methods={"GET"})
+        retry = _StaleConnectionRetry(
+            total=2, connect=2, read=1, status=0, other=0, allowed_methods={"GET"}
+        )
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from service.downstream import Downstream
 from service.tracking import TraceContext, bound
@@ -55,3 +56,26 @@ def test_stale_keepalive_connection_is_retried(flaky_server, log_lines) -> None:
     calls = [line for line in log_lines() if line.get("event.action") == "dependency_call"]
     assert [line["http.response.status_code"] for line in calls] == [200, 200]
     assert all(line["tracking_id"] == "ds-1" for line in calls)
+
+
+def test_a_read_timeout_is_not_retried(log_lines) -> None:
+    """A dependency slower than the timeout is asked once, not twice."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)  # read nothing, answer nothing: the client times out
+
+    threading.Thread(target=accept, daemon=True).start()
+    downstream = Downstream(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=0.3)
+    with bound("ds-2"), pytest.raises(requests.exceptions.ReadTimeout):
+        downstream.get_json("/api/item")
+    listener.close()
+    assert len(accepted) == 1
+    for conn in accepted:
+        conn.close()

@@ -1,0 +1,335 @@
+"""Tests for loadgen/labs/: reading answers, every lab's checker, the files, the command line,
+and that the expected answers agree with what the service really logs."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadgen import labs
+from loadgen.elastic import REPO
+from loadgen.labs import Lab, __main__, kit, lab2, lab4
+from loadgen.labs.kit import Scenario, Verdict
+from tests.conftest import DEBUG_TOKEN
+
+
+@pytest.fixture
+def labs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LABS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def never_asked(query: dict[str, Any]) -> int:
+    raise AssertionError("this lab's checker must not ask Elasticsearch")
+
+
+# --- reading answers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "keys", "fields"),
+    [
+        pytest.param("lines=6", ["lines"], {"lines": "6"}, id="one-key"),
+        pytest.param(" 6 ", ["lines"], {"lines": "6"}, id="bare-value-is-the-first-key"),
+        pytest.param(
+            "service=trackstack-orders status=500",
+            ["service", "status"],
+            {"service": "trackstack-orders", "status": "500"},
+            id="spaces-between",
+        ),
+        pytest.param(
+            "Debug: 2, Reason: 'Bad Token'",
+            ["debug", "reason"],
+            {"debug": "2", "reason": "bad token"},
+            id="colons-commas-quotes-case",
+        ),
+        pytest.param(
+            "reason=missing token;debug=1",
+            ["debug", "reason"],
+            {"debug": "1", "reason": "missing token"},
+            id="any-order-value-with-space",
+        ),
+        pytest.param("status=", ["service", "status"], {}, id="empty-value-dropped"),
+    ],
+)
+def test_parse_fields(answer: str, keys: list[str], fields: dict[str, str]) -> None:
+    """key=value pairs in any order and separator; values keep inner spaces; case folded."""
+    assert kit.parse_fields(answer, keys) == fields
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("6", 6.0), ("~1234 ms", 1234.0), ("2.5", 2.5), ("7 lines", 7.0), ("six", None), (None, None)],
+)
+def test_number(text: str | None, value: float | None) -> None:
+    """Numbers with an optional ~ and unit; anything else is None."""
+    assert kit.number(text) == value
+
+
+# --- every checker ------------------------------------------------------------------------------
+
+LAB1 = {"tracking_id": "t1", "lines": 6}
+LAB2 = {
+    "tracking_id": "t2",
+    "error_type": "RuntimeError",
+    "error_message": "simulated failure: ledger row 4711 is locked",
+    "detail": "ledger row 4711 is locked",
+}
+LAB2_INJECTED = {
+    "tracking_id": "t2",
+    "error_type": "InjectedFault",
+    "error_message": "injected fault on GET /api/users",
+    "detail": "injected fault on GET /api/users",
+}
+LAB3 = {"tracking_id": "t3", "service": "trackstack-orders", "status": 200}
+LAB5 = {"tracking_id": "t5", "service": "trackstack-orders", "path": "/api/item", "ms": 1200}
+LAB6 = {"prefix": "lab6-abc-", "total": 120, "during": 80}
+
+
+@pytest.mark.parametrize(
+    ("lab", "expected", "answer", "passed", "says"),
+    [
+        pytest.param(1, LAB1, "lines=6", True, "whole story", id="1-right"),
+        pytest.param(1, LAB1, "6", True, "", id="1-bare-number"),
+        pytest.param(1, LAB1, "lines=3", False, "two services", id="1-too-few"),
+        pytest.param(1, LAB1, "lines=9", False, "quoted", id="1-too-many"),
+        pytest.param(1, LAB1, "many", False, "lines=<number>", id="1-not-a-number"),
+        pytest.param(2, LAB2, "RuntimeError: ledger row 4711 is locked", True, "", id="2-right"),
+        pytest.param(
+            2,
+            LAB2,
+            "builtins.RuntimeError: 'Simulated failure: ledger row'",
+            True,
+            "",
+            id="2-qualified-type-quoted-part",
+        ),
+        pytest.param(2, LAB2, "HTTPError: ledger row 4711", False, "error.type", id="2-type"),
+        pytest.param(2, LAB2, "RuntimeError: disk full", False, "tracking_id", id="2-decoy"),
+        pytest.param(
+            2, LAB2, "RuntimeError: simulated failure", False, "names what", id="2-too-generic"
+        ),
+        pytest.param(2, LAB2, "RuntimeError", False, "error.message", id="2-no-message"),
+        pytest.param(
+            2,
+            LAB2_INJECTED,
+            "service.faults.InjectedFault: injected fault",
+            True,
+            "",
+            id="2-injected",
+        ),
+        pytest.param(3, LAB3, "service=trackstack-orders status=200", True, "", id="3-right"),
+        pytest.param(
+            3, LAB3, "service=trackstack-service status=500", False, "other service", id="3-caller"
+        ),
+        pytest.param(
+            3, LAB3, "service=trackstack-orders status=500", False, "event.duration", id="3-late"
+        ),
+        pytest.param(3, LAB3, "trackstack-orders", False, "status", id="3-no-status"),
+        pytest.param(
+            5, LAB5, "service=trackstack-orders path=/api/item ms=1212", True, "", id="5-right"
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-orders path=/api/item?sku=sku-1 ms=~1.3e3",
+            False,
+            "ms",
+            id="5-unreadable-ms",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-service path=/api/orders/42 ms=1220",
+            False,
+            "dependency_call",
+            id="5-the-caller",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-orders path=/api/item ms=1203456789",
+            False,
+            "nanoseconds",
+            id="5-nanoseconds",
+        ),
+        pytest.param(
+            5, LAB5, "service=trackstack-orders path=/api/item ms=300", False, "ms", id="5-wrong-ms"
+        ),
+        pytest.param(6, LAB6, "total=120 during=80", True, "caught up", id="6-right"),
+        pytest.param(6, LAB6, "total=119 during=80", False, "wait", id="6-too-few"),
+        pytest.param(6, LAB6, "total=240 during=80", False, "access lines", id="6-both-lines"),
+        pytest.param(6, LAB6, "total=120 during=120", False, "@timestamp", id="6-window"),
+    ],
+)
+def test_checker(lab: int, expected: dict[str, Any], answer: str, passed: bool, says: str) -> None:
+    """Right answers PASS; each kind of wrong one FAILs with a hint that points the way."""
+    verdict = labs.LABS[lab].check(expected, answer, never_asked)
+    assert verdict.passed is passed, verdict
+    assert says in str(verdict)
+    assert passed or verdict.hint
+
+
+@pytest.mark.parametrize(
+    ("debug_requests", "answer", "passed", "says"),
+    [
+        pytest.param(1, "debug=2 reason=bad token", True, "never logged", id="right"),
+        pytest.param(1, "debug=2 reason=bad_token", True, "", id="label-spelling"),
+        pytest.param(2, "debug=4 reason=bad token", True, "", id="sent-twice-counted-twice"),
+        pytest.param(2, "debug=2 reason=bad token", False, "2 times", id="sent-twice-counted-once"),
+        pytest.param(0, "debug=2 reason=bad token", False, "send the request", id="never-sent"),
+        pytest.param(1, "debug=3 reason=bad token", False, "audit", id="audit-line-counted"),
+        pytest.param(1, "debug=2 reason=missing token", False, "labels.reason", id="reason"),
+    ],
+)
+def test_lab4_checker_asks_for_the_debug_request(
+    debug_requests: int, answer: str, passed: bool, says: str
+) -> None:
+    """Lab 4 PASSes only once Elasticsearch has the attendee's debug request, counted right."""
+    expected = {
+        "tracking_id": "lab4-x",
+        "debug_per_request": 2,
+        "refused_id": "r",
+        "reason": "bad token",
+    }
+    asked: list[dict[str, Any]] = []
+
+    def count(query: dict[str, Any]) -> int:
+        asked.append(query)
+        return debug_requests
+
+    verdict = lab4.check(expected, answer, count)
+    assert verdict.passed is passed, verdict
+    assert says in str(verdict)
+    assert {"term": {"tracking_id": "lab4-x"}} in asked[0]["bool"]["filter"]
+
+
+# --- the expected answers agree with the service ------------------------------------------------
+
+
+def error_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line["log.level"] == "error"]
+
+
+@pytest.mark.parametrize("failure", [pytest.param(f, id=f.detail) for f in lab2.Failure.all()])
+def test_lab2_failures_log_what_the_answer_expects(client, log_lines, failure) -> None:
+    """Each lab 2 failure's ERROR line has exactly the error.type and error.message expected."""
+    response = client.get(failure.path, headers=failure.headers)
+    errors = error_lines(log_lines())
+    assert response.status_code == 500 and len(errors) == 1
+    assert errors[0]["error.type"] == failure.error_type
+    assert errors[0]["error.message"] == failure.error_message
+    assert failure.detail in failure.error_message
+
+
+@pytest.mark.parametrize("path", sorted(lab4.DEBUG_LINES))
+def test_lab4_debug_line_counts_match_the_service(client, log_lines, path: str) -> None:
+    """One debug request to each lab 4 path writes DEBUG_LINES[path] DEBUG lines."""
+    response = client.get(path, headers={"X-Debug-Log": "1", "X-Debug-Token": DEBUG_TOKEN})
+    assert response.headers["X-Debug-Log"] == "on"
+    debug = [line for line in log_lines() if line["log.level"] == "debug"]
+    assert len(debug) == lab4.DEBUG_LINES[path]
+
+
+def test_lab1_job_lines_are_steps_plus_three(client, log_lines) -> None:
+    """A job writes steps + 2 app lines (queued, steps, finished); gunicorn adds the access line."""
+    response = client.post("/api/jobs", headers={"X-Tracking-ID": "job-lab1"})
+    steps = response.get_json()["data"]["steps"]
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and "finished" not in str(log_lines()):
+        time.sleep(0.05)
+    app = [line for line in log_lines() if line.get("tracking_id") == "job-lab1"]
+    assert len(app) == steps + 2
+
+
+# --- files and the command line -----------------------------------------------------------------
+
+
+def stub_lab(expected: dict[str, Any]) -> Lab:
+    return Lab(
+        "a stub",
+        "x=<n>",
+        lambda ctx: Scenario("brief", {"tracking_id": "t"}, expected),
+        lambda exp, answer, count: Verdict(answer == exp["x"], "checked", "try again"),
+    )
+
+
+def test_create_writes_the_facts_and_the_hidden_answer(labs_dir, monkeypatch) -> None:
+    """lab<N>.json holds the briefing's facts only; lab<N>.answer.json the expected answer."""
+    monkeypatch.setitem(labs.LABS, 1, stub_lab({"x": "42"}))
+    labs.create(1, None)  # type: ignore[arg-type]
+    facts = json.loads((labs_dir / "lab1.json").read_text())
+    answer = json.loads((labs_dir / "lab1.answer.json").read_text())
+    assert facts["tracking_id"] == "t" and "x" not in facts
+    assert answer["x"] == "42" and answer["lab"] == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "says"),
+    [
+        pytest.param("42", 0, "PASS: checked", id="pass"),
+        pytest.param("41", 1, "hint: try again", id="fail"),
+    ],
+)
+def test_main_check_exit_codes(labs_dir, monkeypatch, capsys, answer, code, says) -> None:
+    """check exits 0 on PASS and 1 on FAIL, printing the verdict."""
+    monkeypatch.setitem(labs.LABS, 1, stub_lab({"x": "42"}))
+    labs.create(1, None)  # type: ignore[arg-type]
+    assert __main__.main(["check", "1", answer]) == code
+    assert says in capsys.readouterr().out
+
+
+def test_check_before_create_says_what_to_run(labs_dir, capsys) -> None:
+    """No scenario yet: exit 2 and the make command that creates it."""
+    assert __main__.main(["check", "3", "service=x status=1"]) == 2
+    assert "make lab N=3" in capsys.readouterr().err
+
+
+def make(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", *args],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_make_lab_check_passes_quotes_through(labs_dir) -> None:
+    """ANSWER with quotes, colons and spaces reaches the checker intact through make."""
+    quoted = 'it\'s "broken"'
+    expected = LAB2 | {"error_message": f"simulated failure: {quoted}", "detail": quoted}
+    (labs_dir / "lab2.answer.json").write_text(json.dumps(expected))
+    result = make(
+        "lab-check", "N=2", f"ANSWER=RuntimeError: {quoted}", env={"LABS_DIR": str(labs_dir)}
+    )
+    assert result.returncode == 0 and "PASS" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("target", ["lab", "lab-check"])
+def test_make_lab_needs_a_lab_number(target: str) -> None:
+    """make lab / lab-check without N=1..6 print the usage and exit 2."""
+    result = make(target, "N=7", env={})
+    assert result.returncode == 2 and "usage: make lab" in result.stderr
+
+
+def test_crowd_returns_the_customers_answer(monkeypatch) -> None:
+    """The customer's request is sent among the others, and its own answer comes back."""
+    sent: list[str] = []
+
+    def send(self, method: str, path: str, headers=None, body=None, timeout_s: float = 30):
+        sent.append(path)
+        return path
+
+    monkeypatch.setattr(kit.Context, "send", send)
+    ctx = kit.Context("http://x", None, random.Random(7))  # type: ignore[arg-type]
+    answer = ctx.crowd(lambda: ctx.send("GET", "/customer"), 8, [lambda: "decoy"])
+    assert answer == "/customer"
+    assert len(sent) == 9 and "/customer" in sent
