@@ -61,7 +61,18 @@ DESIGN_FIELDS = {
     "log.offset": "long",
 }
 # Field types of the Elasticsearch server itself: the native zip has no mapper modules.
-CORE_TYPES = {"date", "keyword", "text", "long", "integer", "short", "ip", "alias", "boolean", "object"}
+CORE_TYPES = {
+    "date",
+    "keyword",
+    "text",
+    "long",
+    "integer",
+    "short",
+    "ip",
+    "alias",
+    "boolean",
+    "object",
+}
 
 
 def flatten_properties(properties: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
