@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -22,8 +23,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.responses import ResponseClock
     from service.tracking import TrackingMiddleware
 
+    class SyncFlask(Flask):
+        """Flask that skips its is-this-a-coroutine check on every view and hook call: this
+        app has no async views, and the check is on the path of every request."""
+
+        def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+            return func
+
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = SyncFlask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
