@@ -54,6 +54,7 @@ serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn
 bench: ## Service overhead: formatter cost, /api/health req/s vs bare Flask side by side (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
 	$(PY) -m bench.formatters
+	$(PY) -m bench.wsgi_overhead
 	$(PY) -m bench.service_overhead
 
 .PHONY: bench-pipeline
