@@ -33,6 +33,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _start_gunicorn(env: dict[str, str], stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+    """gunicorn as `make serve` starts it; returns once /api/health answers on env["PORT"]."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=os.environ | env,
+        stdout=stdout,
+        stderr=stderr,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            _get(int(env["PORT"]), "/api/health")
+            return process
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("gunicorn did not start")
+            time.sleep(0.1)
+
+
 @dataclass
 class Server:
     port: int
@@ -62,7 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """gunicorn with 2 gevent workers on a free loopback port, output captured to files."""
     folder = tmp_path_factory.mktemp("server")
     port = _free_port()
-    env = os.environ | {
+    env = {
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
         "DEBUG_LOG_TOKEN": DEBUG_TOKEN,
@@ -71,24 +92,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     stdout, stderr = folder / "stdout.ndjson", folder / "stderr.ndjson"
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=err,
-        )
+        process = _start_gunicorn(env, out, err)
     server = Server(port, process, stdout, stderr)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            _get(port, "/api/health")
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"gunicorn did not start:\n{stderr.read_text()}{stdout.read_text()}")
-            time.sleep(0.1)
     yield server
     process.terminate()
     process.wait(timeout=30)
@@ -304,23 +309,9 @@ def test_every_line_has_the_required_fields(server: Server) -> None:
 def test_a_full_stdout_pipe_does_not_stall_the_workers(tmp_path: Path) -> None:
     """Nobody reads stdout until 300 requests are answered: writes wait, greenlets don't."""
     port = _free_port()
-    env = os.environ | {"PORT": str(port), "WEB_CONCURRENCY": "1", "SERVICE_NAME": "stall-test"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    env = {"PORT": str(port), "WEB_CONCURRENCY": "1", "SERVICE_NAME": "stall-test"}
+    process = _start_gunicorn(env, subprocess.PIPE, subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _get(port, "/api/health")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "did not start"
-                time.sleep(0.1)
         # ~300 x 2 lines x ~600 bytes = ~360 KB, several times a pipe's 64 KiB buffer.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         started = time.monotonic()
@@ -347,14 +338,8 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
 
     port = _free_port()
     log_file = tmp_path / "service.ndjson"
-    env = os.environ | {"PORT": str(port), "WEB_CONCURRENCY": "2", "LOG_FILE": str(log_file)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {"PORT": str(port), "WEB_CONCURRENCY": "2", "LOG_FILE": str(log_file)}
+    process = _start_gunicorn(env, subprocess.DEVNULL, subprocess.DEVNULL)
     sent: list[str] = []
     stop = threading.Event()
 
@@ -368,14 +353,6 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
         conn.close()
 
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _get(port, "/api/health")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "did not start"
-                time.sleep(0.1)
         sender = threading.Thread(target=traffic)
         sender.start()
         for n in range(1, 11):
