@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from loadgen.elastic import REPO, connect, read_env_file, secrets_dir
+from loadgen.watch import present
 
 DEFAULT_CONFIG = """\
 # Filebeat's defaults: the same input and parser, no queue, scanner or backoff tuning.
@@ -104,17 +105,12 @@ def main() -> None:
             ids = list(written)
             if ids:
                 try:
-                    hits = es.search(
-                        index=indices[variant],
-                        size=0,
-                        query={"terms": {"tracking_id": ids}},
-                        aggs={"ids": {"terms": {"field": "tracking_id", "size": len(ids)}}},
-                    )["aggregations"]["ids"]["buckets"]
+                    found = present(es, ids, since_ms=0, index=indices[variant])
                 except Exception:  # index not created yet
-                    hits = []
+                    found = set()
                 now = time.monotonic()
-                for bucket in hits:
-                    seen[variant].setdefault(bucket["key"], now)
+                for tracking_id in found:
+                    seen[variant].setdefault(tracking_id, now)
             time.sleep(0.1)
 
     pollers = [threading.Thread(target=poll, args=(v,), daemon=True) for v in indices]

@@ -43,12 +43,14 @@ def since_query(ids: Sequence[str], since_ms: float) -> dict[str, Any]:
     }
 
 
-def present(es: Elasticsearch, ids: Sequence[str], since_ms: float) -> set[str]:
-    """Which of ``ids`` have at least one searchable document."""
+def present(
+    es: Elasticsearch, ids: Sequence[str], since_ms: float, index: str = INDEX_PATTERN
+) -> set[str]:
+    """Which of ``ids`` have at least one searchable document (in ``index``)."""
     found: set[str] = set()
     for batch in batches(ids, BATCH):
         result = es.search(
-            index=INDEX_PATTERN,
+            index=index,
             size=0,
             query=since_query(batch, since_ms),
             aggs={"ids": {"terms": {"field": "tracking_id", "size": len(batch)}}},

@@ -13,6 +13,7 @@ from gunicorn.workers.ggevent import GeventWorker
 from service import envelope, tracking
 from service.config import Settings
 from service.logs import configure_logging, point_stdout_at
+from service.redact import Redactor
 
 
 class JsonLogger(glogging.Logger):
@@ -20,7 +21,10 @@ class JsonLogger(glogging.Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)  # levels and the access-log switch; its handlers are dropped below
-        configure_logging(Settings.from_env())
+        # Read once here (gunicorn calls setup again on a config reload), not per request.
+        self.settings = Settings.from_env()
+        self.redactor = Redactor(self.settings.redact_keys)
+        configure_logging(self.settings)
         for log in (self.error_log, self.access_log):
             for handler in list(log.handlers):
                 log.removeHandler(handler)
@@ -29,7 +33,7 @@ class JsonLogger(glogging.Logger):
     def reopen_files(self) -> None:
         """SIGUSR1 (master, then each worker): reopen LOG_FILE after it was renamed away."""
         super().reopen_files()
-        log_file = Settings.from_env().log_file
+        log_file = self.settings.log_file
         if log_file:
             point_stdout_at(log_file)
             self.error_log.info("reopened %s", log_file, extra={"event.action": "log_reopened"})
@@ -47,7 +51,7 @@ class JsonLogger(glogging.Logger):
             "event.action": "http_request",
             "http.request.method": environ.get("REQUEST_METHOD", "-"),
             "url.path": environ.get("PATH_INFO", ""),
-            "url.query": self._redactor.query(environ.get("QUERY_STRING", "")),
+            "url.query": self.redactor.query(environ.get("QUERY_STRING", "")),
             "http.version": environ.get("SERVER_PROTOCOL", "").removeprefix("HTTP/"),
             "http.response.status_code": status,
             "http.response.body.bytes": getattr(resp, "sent", 0) or 0,
@@ -63,15 +67,6 @@ class JsonLogger(glogging.Logger):
             )
         except Exception:
             self.error_log.exception("could not write the access line")
-
-    @property
-    def _redactor(self) -> Any:
-        from service.redact import Redactor
-
-        redactor = getattr(self, "_redactor_instance", None)
-        if redactor is None:
-            redactor = self._redactor_instance = Redactor(Settings.from_env().redact_keys)
-        return redactor
 
 
 def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:

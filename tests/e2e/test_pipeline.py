@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from loadgen.elastic import REPO, read_env_file, secrets_dir
+from loadgen.watch import present
 from tests.e2e.conftest import ORDERS, SERVICE, Stack, native, poll_until
 
 LOGS = REPO / ".run" / "logs"
@@ -192,18 +193,15 @@ def test_time_to_searchable(stack: Stack) -> None:
         _send("/api/names", tracking_id)
         received[tracking_id] = time.monotonic()
 
+    since_ms = time.time() * 1000 - 60_000
+
     def poll() -> None:
         deadline = time.monotonic() + 30
         while len(seen) < len(ids) and time.monotonic() < deadline:
-            hits = stack.es.search(
-                index="trackstack-logs-*",
-                size=0,
-                query={"terms": {"tracking_id": ids}},
-                aggs={"ids": {"terms": {"field": "tracking_id", "size": 100}}},
-            )["aggregations"]["ids"]["buckets"]
+            found = present(stack.es, ids, since_ms)
             now = time.monotonic()
-            for bucket in hits:
-                seen.setdefault(bucket["key"], now)
+            for tracking_id in found:
+                seen.setdefault(tracking_id, now)
             time.sleep(0.05)
 
     poller = threading.Thread(target=poll)
