@@ -11,8 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from elasticsearch import ApiError, TransportError
-from loadgen import manifest
+from loadgen import cli, manifest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--runs-dir", type=Path, help="where run folders go (RUNS_DIR, runs/)")
 
     verify = commands.add_parser("verify", help="find every tracking ID of a run in Elasticsearch")
-    verify.add_argument("run", nargs="?", type=Path, help="run folder (default: the latest)")
+    verify.add_argument(
+        "run",
+        nargs="?",
+        help="run folder as `make load` printed it: runs/<UTC time> or <UTC time> (the latest)",
+    )
     verify.add_argument("--runs-dir", type=Path, help="where run folders are (RUNS_DIR, runs/)")
     verify.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for late arrivals (60)"
@@ -66,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     soak.add_argument("--runs-dir", type=Path, help="where run folders go (RUNS_DIR, runs/)")
 
     trace = commands.add_parser("trace", help="one request's timeline across services")
-    trace.add_argument("tracking_id")
+    trace.add_argument("tracking_id", help="as printed anywhere: bare, or in its JSON quotes")
     trace.add_argument(
         "--wait", type=float, default=10.0, help="seconds to wait for its first document (10)"
     )
@@ -75,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    return cli.run_quietly(args.command, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "load":
             from loadgen import load
@@ -93,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "verify":
             from loadgen import verify
 
-            run_dir = args.run or manifest.latest_run(args.runs_dir or manifest.runs_root())
+            root = args.runs_dir or manifest.runs_root()
+            run_dir = manifest.find_run(args.run, root) if args.run else manifest.latest_run(root)
             return verify.run(run_dir, args.timeout)
         if args.command == "soak":
             from loadgen import load, soak
@@ -115,12 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         from loadgen import trace
 
-        return trace.run(args.tracking_id, args.wait)
+        return trace.run(cli.tracking_id(args.tracking_id), args.wait)
     except manifest.ManifestError as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
-        return 2
-    except (ApiError, TransportError) as exc:
-        print(f"{args.command}: Elasticsearch: {exc}", file=sys.stderr)
         return 2
 
 

@@ -44,7 +44,10 @@ def credentials(user: str = "trackstack_reader") -> tuple[str, str] | None:
     return None
 
 
+def es_url() -> str:
+    return os.environ.get("ES_URL", "http://127.0.0.1:9200")
+
+
 def connect(user: str = "trackstack_reader", timeout_s: float = 10.0) -> Elasticsearch:
     """A client for the stack's Elasticsearch as ``user`` (default: the least-privilege reader)."""
-    url = os.environ.get("ES_URL", "http://127.0.0.1:9200")
-    return Elasticsearch(url, basic_auth=credentials(user), request_timeout=timeout_s)
+    return Elasticsearch(es_url(), basic_auth=credentials(user), request_timeout=timeout_s)

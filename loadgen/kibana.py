@@ -2,6 +2,9 @@
 
     python -m loadgen.kibana <tracking-id>     # prints the link; KIBANA_URL changes the base
 
+Only the compose stack has a Kibana: ``link_line`` prints the link when one answers and says
+so when none does (the native stack), and ``make kibana`` warns on stderr.
+
 The link opens Discover on the ``trackstack-logs`` data view (pinned by id, the 8.15+/9.x
 ``dataSource`` form), with the KQL query ``tracking_id:"<id>"``, the saved search's columns,
 oldest line first, over the last 7 days. Kibana keeps its app state in the URL fragment as
@@ -12,6 +15,7 @@ and percent-encoding keeps characters such as ``"``, ``#``, ``&`` and ``+`` inta
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +23,9 @@ from typing import Any
 from urllib.parse import quote
 
 import prison
+import requests
+
+from loadgen import cli
 
 DEFAULT_KIBANA_URL = "http://127.0.0.1:5601"
 DATA_VIEW_ID = "trackstack-logs"
@@ -75,6 +82,29 @@ def discover_url(
     )
 
 
+def kibana_url() -> str:
+    return os.environ.get("KIBANA_URL", DEFAULT_KIBANA_URL)
+
+
+@functools.cache
+def answers(url: str, timeout_s: float = 1.0) -> bool:
+    """Whether a Kibana answers at ``url`` (any HTTP status of ``/api/status``, even 401)."""
+    try:
+        requests.get(f"{url.rstrip('/')}/api/status", timeout=timeout_s)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def link_line(tracking_id: str, url: str | None = None) -> str:
+    """``Kibana: <Discover link>`` when a Kibana answers; otherwise a line saying there is none
+    (the native stack has no Kibana), so no tool prints a link that cannot open."""
+    url = url or kibana_url()
+    if answers(url):
+        return f"Kibana: {discover_url(tracking_id, url)}"
+    return f"Kibana: none answers at {url} (Kibana comes with the compose stack: make up)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadgen.kibana", description="Print the Kibana Discover link of a request."
@@ -87,8 +117,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--from", dest="time_from", default="now-7d", help="start (now-7d)")
     args = parser.parse_args(argv)
-    print(discover_url(args.tracking_id, args.kibana_url, time_from=args.time_from))
-    return 0
+    tracking_id = cli.tracking_id(args.tracking_id)
+
+    def show() -> int:
+        print(discover_url(tracking_id, args.kibana_url, time_from=args.time_from))
+        if not answers(args.kibana_url):
+            print(
+                f"kibana: note: no Kibana answers at {args.kibana_url} now; the link opens once"
+                " the compose stack runs (make up)",
+                file=sys.stderr,
+            )
+        return 0
+
+    return cli.run_quietly("kibana", show)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,21 @@ def new_run_dir(root: Path, now: datetime | None = None) -> Path:
     raise ManifestError(f"too many runs named {name} under {root}")
 
 
+def find_run(name: str, root: Path) -> Path:
+    """The run folder ``name`` means, in any form the tools print it: ``runs/20261121T185741Z``,
+    ``20261121T185741Z`` (under ``root``), with a trailing ``/``, or a file inside the run."""
+    given = Path(name.strip().strip("'\""))
+    for path in (given, root / given.name, root.parent / given):
+        if path.is_file() and path.parent.joinpath(MANIFEST).is_file():
+            return path.parent
+        if path.joinpath(MANIFEST).is_file():
+            return path
+    raise ManifestError(
+        f"no run {name} (neither {given} nor {root / given.name} has a {MANIFEST});"
+        f" runs: ls {shown(root)}"
+    )
+
+
 def latest_run(root: Path) -> Path:
     runs = sorted(p for p in root.glob("*") if (p / MANIFEST).is_file()) if root.is_dir() else []
     if not runs:

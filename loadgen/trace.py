@@ -1,14 +1,21 @@
 """`make trace ID=...`: one request's timeline from Elasticsearch, across services.
 
-Every document with that tracking_id, oldest first (``@timestamp``, then ``log.offset``:
-the order within one millisecond of one service's file; two services' lines in the same
-millisecond may show either way round), as time, offset from the first
-line, level, service, message and duration; an error's type, message and stack trace are
-printed under its line. The last line is the Kibana Discover link for the same ID.
+Every document with that tracking_id, in causal order where the lines say enough, else oldest
+first (``@timestamp``, then ``log.offset``: the order within one millisecond of one service's
+file). Two services write two files with two clocks, truncated to the millisecond, and a
+callee's access line is written only after its response went out: so by ``@timestamp`` the
+caller's ``dependency_call`` line can come before the lines of the very call it timed. Each
+line carries ``span.id`` (W3C trace context: one span per request per service, and the
+dependency_call line the child span it sent), so the callee's lines are matched to the call
+that waited for them (same ``url.path``, within the call's ``event.duration``) and printed
+before it. Each row: time, offset from the first line, level, service, duration, message;
+an error's type, message and stack trace under its line. The last line is the Kibana Discover
+link when a Kibana answers (compose), else a note that there is none.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -18,10 +25,14 @@ from elasticsearch import Elasticsearch
 from loadgen import kibana
 from loadgen.elastic import INDEX_PATTERN, connect
 from loadgen.report import table
-from loadgen.verify import kibana_url
 
 LIMIT = 1000
 MESSAGE_WIDTH = 90
+# How far past the dependency_call line a callee's line may be stamped and still belong inside
+# the call: both stamps are truncated to the millisecond, and the callee writes its access
+# line after sending the response the caller may already have read.
+CALL_SLACK_MS = 5
+ACCESS = "trackstack.access"
 
 
 def field(doc: Mapping[str, Any], name: str) -> Any:
@@ -52,6 +63,71 @@ def _time(doc: Mapping[str, Any]) -> datetime:
     return datetime.fromisoformat(str(field(doc, "@timestamp")))
 
 
+def _ms(doc: Mapping[str, Any]) -> float:
+    return _time(doc).timestamp() * 1000
+
+
+def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
+    """``docs`` (oldest first) with each dependency call's callee lines moved before its
+    ``dependency_call`` line, and how many lines that moved ahead of it.
+
+    A span is the lines of one ``(service.name, span.id)``. The callee span of a call is an
+    unclaimed span of another service whose access line has the call's ``url.path`` and whose
+    first line falls within the call (``@timestamp - event.duration`` to ``@timestamp`` +
+    CALL_SLACK_MS); its lines up to the call's end go before the call's line, later ones (a
+    callee that answered after the caller gave up) stay at their time. Lines without
+    ``span.id`` keep their timestamp order.
+    """
+    spans: dict[tuple[str, str], list[int]] = {}
+    for i, doc in enumerate(docs):
+        if field(doc, "span.id"):
+            key = (str(field(doc, "service.name")), str(field(doc, "span.id")))
+            spans.setdefault(key, []).append(i)
+    wraps: dict[int, list[int]] = {}
+    claimed: set[int] = set()
+    moved = 0
+    for i, call in enumerate(docs):
+        if field(call, "event.action") != "dependency_call":
+            continue
+        end = _ms(call)
+        duration = field(call, "event.duration")
+        start = end - (duration / 1e6 if isinstance(duration, int | float) else 0)
+        best: tuple[float, tuple[str, str]] | None = None
+        for key, members in spans.items():
+            if key[0] == field(call, "service.name") or claimed.intersection(members):
+                continue
+            access = [
+                m
+                for m in members
+                if field(docs[m], "event.dataset") == ACCESS
+                and field(docs[m], "url.path") == field(call, "url.path")
+            ]
+            first = _ms(docs[members[0]])
+            if access and start - CALL_SLACK_MS <= first <= end + CALL_SLACK_MS:
+                distance = abs(_ms(docs[access[0]]) - end)
+                if best is None or distance < best[0]:
+                    best = (distance, key)
+        if best is not None:
+            inside = [m for m in spans[best[1]] if _ms(docs[m]) <= end + CALL_SLACK_MS]
+            wraps[i] = inside
+            claimed.update(inside)
+            moved += sum(m > i for m in inside)
+    order: list[Mapping[str, Any]] = []
+    placed: set[int] = set()
+
+    def emit(i: int) -> None:
+        for inner in wraps.get(i, []):
+            if inner not in placed:
+                emit(inner)
+        placed.add(i)
+        order.append(docs[i])
+
+    for i in range(len(docs)):
+        if i not in placed and i not in claimed:
+            emit(i)
+    return order, moved
+
+
 def _duration(doc: Mapping[str, Any]) -> str:
     nanoseconds = field(doc, "event.duration")
     return f"{nanoseconds / 1e6:.1f} ms" if isinstance(nanoseconds, int | float) else ""
@@ -63,14 +139,24 @@ def _clip(text: str, width: int = MESSAGE_WIDTH) -> str:
 
 
 def render(tracking_id: str, docs: Sequence[Mapping[str, Any]], total: int, link: str) -> str:
-    first = _time(docs[0])
-    last = _time(docs[-1])
+    """The timeline: a header, how the rows are ordered, the rows, ``link`` (a whole line)."""
+    first = min(_time(d) for d in docs)
+    last = max(_time(d) for d in docs)
     services = list(dict.fromkeys(str(field(d, "service.name")) for d in docs))
+    docs, moved = causal_order(docs)
     lines = [
         f"tracking_id {tracking_id}: {total} documents from {len(services)} "
         f"service{'s' if len(services) != 1 else ''} ({', '.join(services)}), "
         f"from {first.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}Z over "
         f"{(last - first).total_seconds() * 1000:.0f} ms",
+        "order: by cause where span.id tells (a dependency call's line after the callee's lines"
+        " it waited for), else by @timestamp"
+        + (
+            f"; {moved} line{'s' if moved != 1 else ''} placed before a dependency call"
+            " stamped at or after it (two services' clocks, milliseconds)"
+            if moved
+            else ""
+        ),
         "",
     ]
     rows: list[tuple[str, ...]] = [("time (UTC)", "+ms", "level", "service", "duration", "message")]
@@ -99,7 +185,7 @@ def render(tracking_id: str, docs: Sequence[Mapping[str, Any]], total: int, link
         lines += errors.get(number, [])
     if total > len(docs):
         lines.append(f"(first {len(docs)} of {total} documents)")
-    lines += ["", f"Kibana: {link}"]
+    lines += ["", link]
     return "\n".join(lines)
 
 
@@ -107,14 +193,21 @@ def run(tracking_id: str, wait_s: float) -> int:
     es = connect()
     deadline = time.monotonic() + wait_s
     docs, total = fetch(es, tracking_id)
+    if not docs and wait_s > 0:
+        print(
+            f"trace: no line of {tracking_id} is searchable yet; waiting up to {wait_s:g} s for"
+            " Filebeat to ship it...",
+            file=sys.stderr,
+            flush=True,
+        )
     while not docs and time.monotonic() < deadline:
         time.sleep(0.5)
         docs, total = fetch(es, tracking_id)
-    link = kibana.discover_url(tracking_id, kibana_url())
+    link = kibana.link_line(tracking_id)
     if not docs:
         print(
             f"trace: no documents with tracking_id {tracking_id} in {INDEX_PATTERN}"
-            f" (waited {wait_s:g} s)\nKibana: {link}"
+            f" (waited {wait_s:g} s)\n{link}"
         )
         return 1
     print(render(tracking_id, docs, total, link))

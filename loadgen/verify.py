@@ -157,10 +157,6 @@ def check_all(
         sleep(POLL_S)
 
 
-def kibana_url() -> str:
-    return os.environ.get("KIBANA_URL", kibana.DEFAULT_KIBANA_URL)
-
-
 def _when(ms: float) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"
 
@@ -176,7 +172,7 @@ def describe_missing(item: Expected, found: Found) -> list[str]:
     return [
         f"MISSING {item.tracking_id}  ({record.entry}: {record.method} {record.path} -> "
         f"{record.status}, received {_when(record.received_ms)}): {why}",
-        f"  {kibana.discover_url(item.tracking_id, kibana_url())}",
+        f"  {kibana.link_line(item.tracking_id)}",
     ]
 
 
@@ -203,7 +199,11 @@ def run(run_dir: Path, timeout_s: float) -> int:
         # One line when the count moves or every 10 s, not one per poll.
         now = time.monotonic()
         if complete < total and (complete != last_said[1] or now - last_said[0] >= 10):
-            print(f"verify: {complete}/{total} complete, waiting...", file=sys.stderr)
+            print(
+                f"verify: {complete}/{total} tracking IDs complete; waiting up to {timeout_s:g} s"
+                " for the rest of their lines to become searchable...",
+                file=sys.stderr,
+            )
             last_said[:] = [now, complete]
 
     outcome = check_all(

@@ -29,9 +29,9 @@ logs: ## Follow the compose stack's logs (one service: make logs SVC=kibana)
 
 .PHONY: kibana
 kibana: ## Print the Kibana Discover link of one request: make kibana ID=<tracking id>
-	@test -n "$(ID)" || { echo "usage: make kibana ID=<tracking id>" >&2; exit 2; }
+	@[[ -n "$${ID-}" ]] || { echo "usage: make kibana ID=<tracking id>" >&2; exit 2; }
 	@test -x $(PY) || { echo "no $(PY): run make install (or uv sync) first" >&2; exit 1; }
-	@$(PY) -m loadgen.kibana "$(ID)"
+	@$(PY) -m loadgen.kibana "$$ID"
 
 .PHONY: install-compose-validator
 install-compose-validator: ## Debian's docker-compose (v1), only to validate docker-compose.yml in tests

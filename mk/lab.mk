@@ -13,4 +13,4 @@ lab: ## Create workshop lab N's situation with fresh data: make lab N=1 (1-6, do
 .PHONY: lab-check
 lab-check: ## Check an answer to lab N: make lab-check N=1 ANSWER='lines=5' (prints PASS or FAIL)
 	@[[ "$(N)" =~ ^[1-6]$$ ]] || { echo "usage: make lab-check N=<1-6> ANSWER='...'" >&2; exit 2; }
-	@$(LABS) check $(N) "$$ANSWER"
+	@$(LABS) check $(N) "$${ANSWER-}"  # no ANSWER: the lab's own usage line, exit 2

@@ -8,6 +8,7 @@ import sys
 
 import requests
 
+from loadgen import cli
 from loadgen.elastic import connect
 from loadgen.labs import LABS, check, create
 from loadgen.labs.kit import Context, Outage
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     checked.add_argument("lab", type=int, choices=sorted(LABS))
     checked.add_argument("answer", nargs="?", default="")
     args = parser.parse_args(argv)
+    return cli.run_quietly("lab" if args.command == "create" else "lab-check", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     lab = LABS[args.lab]
     if args.command == "check":
         if not args.answer.strip():
@@ -49,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         ctx.send("GET", "/api/health", timeout_s=5).raise_for_status()
-    except requests.RequestException as exc:
-        print(f"lab: the service at {ctx.service} does not answer ({exc}): start the stack first")
+    except requests.RequestException:
+        print(f"lab: {cli.unreachable('the service', ctx.service)}", file=sys.stderr)
         return 2
     print(f"lab {args.lab}: {lab.title}  (docs/workshop/lab{args.lab}.md)", flush=True)
     try:
@@ -59,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
     print(f"\n{scenario.briefing}\n")
+    if scenario.variables:
+        print("for the commands on the lab page, paste this line into your shell first:")
+        print(f"  {scenario.shell_line()}\n")
     print(f"answer with:  make lab-check N={args.lab} ANSWER='{lab.answer_form}'")
     return 0
 

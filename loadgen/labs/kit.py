@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +18,7 @@ import requests
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from loadgen import __version__
+from loadgen.cli import explain_elasticsearch
 from loadgen.elastic import INDEX_PATTERN
 
 USER_AGENT = f"trackstack-labs/{__version__} (synthetic)"
@@ -26,11 +28,18 @@ Count = Callable[[dict[str, Any]], int]  # documents matching a query (Elasticse
 
 @dataclass(frozen=True)
 class Scenario:
-    """What `create` made: the briefing to print, its facts (public), the expected answer."""
+    """What `create` made: the briefing to print, its facts (public), the expected answer, and
+    the shell variables the lab page's commands use (``ID``, ``REQUEST``...), which `make lab`
+    prints as one line to paste, so a random choice reaches every command the page shows."""
 
     briefing: str
     facts: dict[str, Any]
     expected: dict[str, Any]
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def shell_line(self) -> str:
+        """``ID=abc REQUEST='/api/item?sku=lab-1'``: bash assignments, quoted where needed."""
+        return " ".join(f"{name}={shlex.quote(value)}" for name, value in self.variables.items())
 
 
 @dataclass(frozen=True)
@@ -112,17 +121,27 @@ class Context:
         """Until Elasticsearch finds ``documents`` lines of the request (so the lab can start)."""
         deadline = time.monotonic() + timeout_s
         found = 0
+        said = False
+        problem = ""
         while time.monotonic() < deadline:
             try:
                 found = count_in(self.es)({"term": {"tracking_id": tracking_id}})
-            except (ApiError, TransportError):
-                found = 0
+                problem = "is Filebeat running? (make native-status)"
+            except (ApiError, TransportError) as exc:
+                found, problem = 0, explain_elasticsearch(exc)
             if found >= documents:
                 return
+            if not said:
+                print(
+                    f"lab: waiting (up to {timeout_s:g} s) until Elasticsearch finds all"
+                    f" {documents} lines of the request, so the lab starts complete...",
+                    flush=True,
+                )
+                said = True
             time.sleep(0.5)
         print(
             f"lab: warning: only {found} of {documents} lines of {tracking_id} searchable after"
-            f" {timeout_s:g} s; is Filebeat running?",
+            f" {timeout_s:g} s; {problem}",
             file=sys.stderr,
         )
 
@@ -152,6 +171,16 @@ def parse_fields(answer: str, keys: Sequence[str]) -> dict[str, str]:
     for key, value in zip(parts[1::2], parts[2::2], strict=True):
         values[key.lower()] = value
     return {key: normalize(value) for key, value in values.items() if normalize(value)}
+
+
+def service_name(text: str) -> str:
+    """A service as answers write it: ``orders``, ``Trackstack-Orders`` and ``trackstack-orders``
+    all mean trackstack-orders (the short name is unambiguous; service.name is the full one)."""
+    value = normalize(text)
+    for name in (FRONT, ORDERS):
+        if value in (name, name.removeprefix("trackstack-")):
+            return name
+    return value
 
 
 def number(text: str | None) -> float | None:

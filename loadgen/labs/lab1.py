@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadgen.labs.kit import (
+    FRONT,
+    ORDERS,
     Context,
     Count,
     Scenario,
@@ -26,27 +28,52 @@ def create(ctx: Context) -> Scenario:
     response = ctx.crowd(lambda: ctx.send("POST" if kind == "job" else "GET", path), 24)
     tracking_id = response.headers["X-Tracking-ID"]
     # A job logs: queued, the access line, one line per step, finished; an order: the handler
-    # line, the dependency call, the access lines of both services.
-    lines = response.json()["data"]["steps"] + 3 if kind == "job" else 4
+    # line and the dependency call in trackstack-service, the callee's access line in
+    # trackstack-orders, then trackstack-service's access line.
+    if kind == "job":
+        lines = response.json()["data"]["steps"] + 3
+        by_service, until_response = {FRONT: lines}, 2
+    else:
+        lines, by_service, until_response = 4, {FRONT: 3, ORDERS: 1}, 4
     ctx.wait_for(tracking_id, lines)
     briefing = f"""A customer writes: "Something odd happened with my request. Support told me to
 quote this number: {tracking_id}"
 
 Find every log line of that request, in every service, and count them."""
-    return Scenario(
-        briefing,
-        {"tracking_id": tracking_id},
-        {"tracking_id": tracking_id, "lines": lines, "request": path},
-    )
+    expected = {
+        "tracking_id": tracking_id,
+        "lines": lines,
+        "request": path,
+        "by_service": by_service,
+        "until_response": until_response,
+    }
+    return Scenario(briefing, {"tracking_id": tracking_id}, expected, {"ID": tracking_id})
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     lines = number(parse_fields(answer, ["lines"]).get("lines"))
     if lines is None:
         return missing(ANSWER_FORM, "lines")
-    if lines == expected["lines"]:
-        return Verdict(True, f"{expected['lines']} lines: that is the whole story of the request")
-    if lines < expected["lines"]:
+    want = expected["lines"]
+    if lines == want:
+        return Verdict(True, f"{want} lines: that is the whole story of the request")
+    by_service: Mapping[str, int] = expected.get("by_service", {})
+    if lines < want:
+        if len(by_service) > 1 and lines in by_service.values():
+            return Verdict(
+                False,
+                f"{lines:g} lines are one service's share: the request logged in two services",
+                "search for the tracking ID alone, without a service.name filter: the caller"
+                " passed the same X-Tracking-ID to the service it called",
+            )
+        if lines == expected.get("until_response"):
+            return Verdict(
+                False,
+                f"{lines:g} lines stop at the access line, but the request kept logging after"
+                " its response",
+                "a background job carries the request's tracking ID: look past the access line"
+                " (a time range that ends now, not at the response)",
+            )
         return Verdict(
             False,
             f"{lines:g} lines is too few",
@@ -55,7 +82,7 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         )
     return Verdict(
         False,
-        f"{lines:g} lines is too many",
+        f"{lines:g} lines is too many: other requests' lines are in the count",
         'search for the exact value, quoted: tracking_id:"<id>" (a free-text search also finds'
         " other requests' lines)",
     )

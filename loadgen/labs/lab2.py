@@ -89,8 +89,10 @@ says went wrong."""
         "error_type": mine.error_type,
         "error_message": mine.error_message,
         "detail": mine.detail,
+        "others": [f"{other.error_type}: {other.error_message}" for other in others],
     }
-    return Scenario(briefing, {"tracking_id": tracking_id, "response": body}, expected)
+    facts = {"tracking_id": tracking_id, "response": body}
+    return Scenario(briefing, facts, expected, {"ID": tracking_id})
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
@@ -99,6 +101,23 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     fragment = normalize(fragment)
     if not error_type or not fragment:
         return missing(ANSWER_FORM, "the error.type", "a part of error.message")
+    if "internal error" in fragment or error_type.startswith(("get ", "post ")):
+        return Verdict(
+            False,
+            "that is the response body's msg, which never says why (on purpose)",
+            "open the ERROR line (log.level: error) of that tracking ID: error.type and"
+            " error.message are there",
+        )
+    message, detail = expected["error_message"].lower(), expected["detail"].lower()
+    others = [other.lower() for other in expected.get("others", [])]
+    theirs = [other for other in others if fragment in other.partition(": ")[2]]
+    if fragment not in message and theirs:
+        return Verdict(
+            False,
+            f"\"{fragment}\" is another request's failure ({theirs[0]}), not this customer's",
+            "several requests failed in the same minute: filter on the exact tracking_id from"
+            " the customer's body",
+        )
     if error_type != expected["error_type"].lower():
         return Verdict(
             False,
@@ -106,7 +125,6 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             "open the ERROR line of that tracking ID and copy its error.type field"
             " (the access line only says 500)",
         )
-    message, detail = expected["error_message"].lower(), expected["detail"].lower()
     at, starts = message.find(fragment), message.find(detail)
     if at < 0:
         return Verdict(

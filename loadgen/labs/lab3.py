@@ -17,6 +17,7 @@ from loadgen.labs.kit import (
     missing,
     number,
     parse_fields,
+    service_name,
 )
 
 TITLE = "one tracking ID across two services"
@@ -52,7 +53,8 @@ HTTP status did THAT service answer with?"""
         "service": ORDERS,
         "status": 200 if late else 500,
     }
-    return Scenario(briefing, {"tracking_id": tracking_id, "order": order}, expected)
+    facts = {"tracking_id": tracking_id, "order": order}
+    return Scenario(briefing, facts, expected, {"ID": tracking_id})
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
@@ -60,25 +62,35 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     status = number(values.get("status"))
     if "service" not in values or status is None:
         return missing(ANSWER_FORM, "service", "status")
-    if values["service"] != expected["service"]:
+    service = service_name(values["service"])
+    late = expected["status"] == 200
+    if service == FRONT:
         return Verdict(
             False,
-            f"{values['service']} is where the failure showed, not where it started",
-            "trackstack-service's error says its dependency call failed: look for the same"
-            " tracking_id in the other service's lines (service.name)",
+            f"{FRONT} is where the failure showed, not where it started",
+            f"{FRONT}'s error says its dependency call failed: look for the same"
+            f" tracking_id in the other service's lines (service.name {ORDERS})",
+        )
+    if service != expected["service"]:
+        return Verdict(
+            False,
+            f"{values['service']} is not a service of this request",
+            f"read service.name on the request's lines: {FRONT} and the one it called",
         )
     if status != expected["status"]:
-        late = expected["status"] == 200
+        if late and status == 500:
+            return Verdict(
+                False,
+                f"500 is what {FRONT} answered the customer, not what {ORDERS} answered",
+                f"read http.response.status_code on {ORDERS}' own access line (GET /api/item),"
+                " then compare its event.duration with the caller's dependency_call",
+            )
         return Verdict(
             False,
             f"{status:g} is not what {expected['service']} answered",
-            "read the http.response.status_code of trackstack-orders' own access line"
-            + (
-                ", then compare its event.duration with the caller's dependency_call"
-                if late
-                else ""
-            ),
+            f"read the http.response.status_code of {ORDERS}' own access line (GET /api/item)"
+            + (", not the caller's dependency_call" if late else ""),
         )
-    if expected["status"] == 200:
+    if late:
         return Verdict(True, f"{expected['service']} answered 200, but after the caller gave up")
     return Verdict(True, f"{expected['service']} failed first (500); the caller only passed it on")

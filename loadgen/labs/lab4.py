@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from elasticsearch import ApiError, TransportError
 from loadgen.labs.kit import (
     Context,
     Count,
@@ -39,7 +38,8 @@ def create(ctx: Context) -> Scenario:
     ctx.wait_for(refused_id, 2)
     briefing = f"""Support needs DEBUG lines for one request, and only that one. Send it yourself:
   GET {path}{query}  with X-Tracking-ID: {yours}, X-Debug-Log: 1 and the right X-Debug-Token
-(the service's DEBUG_LOG_TOKEN: see the lab for where it lives).
+(the service's DEBUG_LOG_TOKEN: see the lab page for where it lives; its curl command sends
+GET $REQUEST with $ID, from the line below).
 
 Earlier, request {refused_id} also asked for debug logging and did not get it.
 
@@ -49,46 +49,72 @@ How many DEBUG lines did your request write, and why was the other one refused
     expected = {
         "tracking_id": yours,
         "path": path,
+        "request": path + query,
         "debug_per_request": DEBUG_LINES[path],
         "refused_id": refused_id,
         "reason": reason,
     }
-    return Scenario(briefing, facts, expected)
+    variables = {"ID": yours, "REQUEST": path + query, "REFUSED": refused_id}
+    return Scenario(briefing, facts, expected, variables)
+
+
+def _mine(expected: Mapping[str, Any], *filters: dict[str, Any]) -> dict[str, Any]:
+    return {"bool": {"filter": [{"term": {"tracking_id": expected["tracking_id"]}}, *filters]}}
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
+    """Judged against what Elasticsearch has for the attendee's tracking ID now: their requests
+    (access lines), which of them went to the briefing's path, which got DEBUG on (the audit
+    line) or were refused, and their DEBUG lines; so sending it twice, or to another path
+    first, never turns a true count into a FAIL."""
     values = parse_fields(answer, ["debug", "reason"])
     debug = number(values.get("debug"))
     if debug is None or "reason" not in values:
         return missing(ANSWER_FORM, "debug", "reason")
-    try:
-        sent = count(
-            {
-                "bool": {
-                    "filter": [
-                        {"term": {"tracking_id": expected["tracking_id"]}},
-                        {"term": {"event.action": "debug_enabled"}},
-                    ]
-                }
-            }
-        )
-    except (ApiError, TransportError) as exc:
-        return Verdict(False, f"cannot ask Elasticsearch about your request: {exc}")
-    if not sent:
+    yours, path = expected["tracking_id"], expected["path"]
+    access = {"term": {"event.dataset": "trackstack.access"}}
+    sent = count(_mine(expected, access))
+    enabled = count(_mine(expected, {"term": {"event.action": "debug_enabled"}}))
+    refused = count(_mine(expected, {"term": {"event.action": "debug_refused"}}))
+    if not (sent or enabled or refused):
         return Verdict(
             False,
-            f"no debug_enabled line with tracking_id {expected['tracking_id']} yet",
-            "send the request with X-Tracking-ID, X-Debug-Log: 1 and the token; the answer"
-            " must say X-Debug-Log: on. Then wait a second for Filebeat",
+            f"Elasticsearch has no line with tracking_id {yours}: your request is not there yet",
+            "send it as the lab page shows (it sets X-Tracking-ID: $ID, X-Debug-Log: 1 and the"
+            " token; the answer must say X-Debug-Log: on), then wait a second for Filebeat",
         )
-    wanted = expected["debug_per_request"] * sent
-    if debug != wanted:
+    if not count(_mine(expected, access, {"term": {"url.path": path}})):
         return Verdict(
             False,
-            f"{debug:g} DEBUG lines is not what your request wrote",
-            f'filter tracking_id:"{expected["tracking_id"]}" and log.level:debug (the INFO'
-            " audit line debug_enabled is not a DEBUG line)"
-            + (f"; you sent it {sent} times: count them all" if sent > 1 else ""),
+            f"none of your requests with tracking_id {yours} went to {path}",
+            f"the briefing asks for GET {expected.get('request', path)}: paste the variables"
+            " line `make lab N=4` printed, then run the page's curl command (it sends $REQUEST)",
+        )
+    if not enabled:
+        return Verdict(
+            False,
+            "your request did not get DEBUG logging"
+            + (": it was refused (a WARNING debug_refused with your ID)" if refused else ""),
+            "send X-Debug-Log: 1 and the X-Debug-Token from .secrets/service.env, exactly as the"
+            " page's command reads it; the response must say X-Debug-Log: on",
+        )
+    per_request = expected["debug_per_request"]
+    have = count(_mine(expected, {"term": {"log.level": "debug"}}))
+    if debug not in (per_request, have):
+        if debug in (per_request + 1, have + enabled):
+            mistake = "the INFO audit line debug_enabled is not a DEBUG line"
+        elif debug < have:
+            mistake = (
+                "Elasticsearch has more DEBUG lines of your ID now than you counted (a line is"
+                " searchable about a second after it is written): count again"
+                + (f"; you sent it {enabled} times with DEBUG on" if enabled > 1 else "")
+            )
+        else:
+            mistake = "that is more lines than your ID has at DEBUG: count log.level:debug only"
+        return Verdict(
+            False,
+            f"{debug:g} DEBUG lines is not what your request wrote: {mistake}",
+            f'filter tracking_id:"{yours}" and log.level:debug',
         )
     if values["reason"].replace("_", " ").replace("-", " ") != expected["reason"]:
         return Verdict(
@@ -98,7 +124,7 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         )
     return Verdict(
         True,
-        f"{wanted} DEBUG line{'s' if wanted != 1 else ''}, and the other request was refused"
-        f" ({expected['reason']}):"
+        f"{per_request} DEBUG line{'s' if per_request != 1 else ''} per debug request to {path},"
+        f" and the other request was refused ({expected['reason']}):"
         " only the token holder turns on DEBUG, and the token is never logged",
     )

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from loadgen.labs.kit import (
+    FRONT,
     ORDERS,
     Context,
     Count,
@@ -15,6 +16,7 @@ from loadgen.labs.kit import (
     missing,
     number,
     parse_fields,
+    service_name,
 )
 
 TITLE = "the slow dependency, by event.duration"
@@ -50,7 +52,8 @@ trackstack-service answers /api/orders/<id> by calling trackstack-orders (/api/i
 Which hop took the time? Give the service, the url.path of its access line, and how long
 that hop took in milliseconds (event.duration)."""
     expected = {"tracking_id": tracking_id, "service": ORDERS, "path": "/api/item", "ms": delay_ms}
-    return Scenario(briefing, {"tracking_id": tracking_id, "order": order}, expected)
+    facts = {"tracking_id": tracking_id, "order": order}
+    return Scenario(briefing, facts, expected, {"ID": tracking_id})
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
@@ -58,12 +61,27 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     ms = number(values.get("ms"))
     if not {"service", "path"} <= values.keys() or ms is None:
         return missing(ANSWER_FORM, "service", "path", "ms")
-    if values["service"] != expected["service"] or values["path"].split("?")[0] != expected["path"]:
+    service, path = service_name(values["service"]), values["path"].split("?")[0]
+    if service == FRONT and path == expected["path"]:
         return Verdict(
             False,
-            f"{values['service']} {values['path']} waited, but was it the slow part?",
+            f"{FRONT} {path} is the dependency_call line: the caller's view of the call",
+            f"the hop that took the time is the callee: the access line {ORDERS} wrote for"
+            " that call",
+        )
+    if service == FRONT:
+        return Verdict(
+            False,
+            f"{FRONT} {path} waited, but was it the slow part?",
             "a caller's access line includes the time it waited for its dependency: compare it"
             " with its dependency_call line and with the other service's access line",
+        )
+    if service != expected["service"] or path != expected["path"]:
+        return Verdict(
+            False,
+            f"{values['service']} {values['path']} is not a line of this request",
+            f'filter tracking_id:"{expected["tracking_id"]}": its access lines are {FRONT}'
+            f" GET /api/orders/<id> and {ORDERS} GET {expected['path']}",
         )
     if ms > 100_000:
         return Verdict(False, f"{ms:g} ms is far too long", "event.duration is in nanoseconds")

@@ -141,34 +141,58 @@ many of them did the service answer while Elasticsearch was down (by @timestamp)
         "during": sender.answered["during"],
         "failed": sender.failed,
     }
-    return Scenario(briefing, facts, expected)
+    variables = {"PREFIX": prefix, "FROM": down_from, "TO": down_to}
+    return Scenario(briefing, facts, expected, variables)
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
+    """Judged against the client's own tally, and Elasticsearch's count now says whether a low
+    total is Filebeat still catching up or the attendee's query dropping lines."""
     values = parse_fields(answer, ["total", "during"])
     total, during = number(values.get("total")), number(values.get("during"))
     if total is None or during is None:
         return missing(ANSWER_FORM, "total", "during")
+    run = {"prefix": {"tracking_id": expected["prefix"]}}
+    access = {"term": {"event.dataset": "trackstack.access"}}
     if total < expected["total"]:
+        searchable = count({"bool": {"filter": [run, access]}})
+        if searchable < expected["total"]:
+            return Verdict(
+                False,
+                f"{total:g} is fewer than the service answered, and Elasticsearch does not have"
+                " them all yet either: Filebeat is still catching up",
+                "wait a few seconds (Filebeat retries, backing off up to 5 s) and count again;"
+                " if it stays lower, lines were lost: look at Filebeat's log",
+            )
         return Verdict(
             False,
-            f"{total:g} is fewer than the service answered",
-            "wait a few seconds (Filebeat retries, backing off up to 5 s) and count again:"
-            " access lines only (event.dataset:trackstack.access), this run's prefix, over the"
-            " whole run; if it stays lower, lines were lost: look at Filebeat's log",
+            f"{total:g} is fewer than the service answered, and Elasticsearch has them all: your"
+            " query leaves some out",
+            "count access lines (event.dataset:trackstack.access) with this run's prefix over"
+            " the whole run: a time range that ends now, not at the outage",
         )
     if total > expected["total"]:
+        every = count({"bool": {"filter": [run]}})
         return Verdict(
             False,
-            f"{total:g} is more than the service answered",
-            "count access lines only (one per request), with this run's tracking ID prefix",
+            f"{total:g} is more than the service answered"
+            + (": that counts every line, not one per request" if total == every else ""),
+            "count access lines only (event.dataset:trackstack.access, one per request), with"
+            " this run's tracking ID prefix",
         )
     if during != expected["during"]:
+        mistake = (
+            "that is the whole run"
+            if during == expected["total"]
+            else "none: are the window's times read as UTC? (they end in Z)"
+            if during == 0
+            else f"{during:g} is not how many were answered while Elasticsearch was down"
+        )
         return Verdict(
             False,
-            f"{during:g} is not how many were answered while Elasticsearch was down",
-            "set an absolute time range from the printed down-from to down-to on @timestamp"
-            " (when the service wrote the line, not when it reached Elasticsearch)",
+            f"during={during:g}: {mistake}",
+            "restrict @timestamp to the printed window, $FROM to $TO (when the service wrote"
+            " the line, not when it reached Elasticsearch)",
         )
     return Verdict(
         True,
