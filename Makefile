@@ -17,11 +17,15 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
-install: ## Install Python deps (uv, locked) and the native stack's pieces (ES zip, Filebeat build)
+install: ## Install what the tests and the native stack need (each step says what and why)
+	@echo "install: 1/4 uv $(UV_VERSION) (pip, only if missing) and the locked Python deps into .venv/ (service, loadgen, tests)"
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --locked
+	@echo "install: 2/4 Debian's docker-compose (apt, as root; only to validate docker-compose.yml in tests/unit/test_compose.py)"
 	$(MAKE) install-compose-validator
+	@echo "install: 3/4 Elasticsearch $$(sed -n 's/^ELASTIC_VERSION=//p' .env) zip from Maven Central into .cache/ (the native stack's Elasticsearch)"
 	native/elasticsearch.sh fetch
+	@echo "install: 4/4 Filebeat and esfront built with Go into .cache/ (the native stack's shipper; ~5 min the first time)"
 	native/build-filebeat.sh >/dev/null
 
 .PHONY: lint
@@ -31,7 +35,7 @@ lint: ## ruff (lint + format check) and mypy
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: lint ## Everything CI runs: lint, unit, server and end-to-end tests (starts the native stack)
+test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; ~15 min)
 	$(PY) -m pytest tests
 
 .PHONY: native-up
@@ -43,12 +47,16 @@ native-down: ## Stop the native stack (data stays in .run/; `native/stack.sh res
 	native/stack.sh down
 
 .PHONY: native-status
-native-status: ## Which native pieces are running
-	native/stack.sh status
+native-status: ## One line per native piece: name, state, pid, port (native/stack.sh status: exit 3 if one is stopped)
+	@native/stack.sh status || { rc=$$?; [[ $$rc == 3 ]] || exit $$rc; echo "(not all running: make native-up starts what is stopped)"; }
 
 .PHONY: serve
 serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn + gevent)
+	@free=$$($(PY) -c "$$PORT_CHECK" $(PORT) 2>&1) || { echo "serve: 127.0.0.1:$(PORT) is taken (the native stack's service? make native-status): make serve PORT=$$free" >&2; exit 2; }
 	PORT=$(PORT) $(VENV)/bin/gunicorn -c service/gunicorn.conf.py
+
+# Exits 0 when nothing listens on 127.0.0.1:<port>, else prints the first free port from port+10.
+export PORT_CHECK := import socket, sys; taken = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) == 0; port = int(sys.argv[1]); taken(port) and sys.exit(next(str(p) for p in range(port + 10, port + 200) if not taken(p)))
 
 .PHONY: bench
 bench: ## Service overhead: formatter cost, /api/health req/s vs bare Flask side by side (needs wrk)

@@ -22,8 +22,8 @@ from typing import TextIO
 
 import requests
 
-from elasticsearch import Elasticsearch
-from loadgen import USER_AGENT, __version__, chart, manifest, mix, report
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from loadgen import USER_AGENT, __version__, chart, cli, manifest, mix, report
 from loadgen.elastic import REPO, connect
 from loadgen.manifest import Record
 from loadgen.watch import Watcher, now_ms, present
@@ -184,8 +184,8 @@ def locust_command(options: Options, run_dir: Path, users: int, user_rate: float
 def _preflight(url: str) -> str | None:
     try:
         response = requests.get(f"{url}/api/health", timeout=5, headers={"User-Agent": USER_AGENT})
-    except requests.RequestException as exc:
-        return f"service not reachable at {url}: {exc}"
+    except requests.RequestException:
+        return cli.unreachable("the service", url)
     if response.status_code != 200:
         return f"service at {url} answered /api/health with {response.status_code}"
     return None
@@ -198,7 +198,8 @@ def _watcher(run_dir: Path, enabled: bool) -> tuple[Watcher | None, TextIO | Non
     try:
         present(es, ["loadgen-probe"], now_ms())
     except Exception as exc:
-        print(f"load: not measuring time to searchable: Elasticsearch: {exc}", file=sys.stderr)
+        why = cli.explain_elasticsearch(exc) if isinstance(exc, ApiError | TransportError) else exc
+        print(f"load: not measuring time to searchable: {why}", file=sys.stderr)
         return None, None
     out = (run_dir / manifest.SEARCHABLE).open("a")
     return Watcher(lambda ids, since: present(es, ids, since), out), out
@@ -265,7 +266,7 @@ class Follower:
 def run(options: Options) -> int:
     problem = _preflight(options.service_url)
     if problem:
-        print(f"load: {problem}\n  start the stack first: make native-up", file=sys.stderr)
+        print(f"load: {problem}", file=sys.stderr)
         return 2
     users, user_rate = pacing(options.rate)
     run_dir = manifest.new_run_dir(options.runs_root)

@@ -20,7 +20,7 @@ down: ## Stop the compose stack (VOLUMES=1 also deletes its data: indices, Fileb
 	$(COMPOSE) --profile load down --remove-orphans $(if $(VOLUMES),--volumes)
 
 .PHONY: urls
-urls: ## Where everything is (compose), and the Kibana login
+urls: ## Where everything is in the stack that runs (compose: with the Kibana login; native; none)
 	@$(HOST_PYTHON) setup/compose.py urls
 
 .PHONY: logs

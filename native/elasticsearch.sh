@@ -4,7 +4,7 @@
 #   native/elasticsearch.sh fetch    download + unpack the ES zip into .cache/ (once per version)
 #   native/elasticsearch.sh start    start ES on 127.0.0.1:9201 and esfront on 127.0.0.1:9200
 #   native/elasticsearch.sh stop     stop both (SIGTERM, then SIGKILL after a timeout)
-#   native/elasticsearch.sh status   print whether each runs; exit 0 only if both do
+#   native/elasticsearch.sh status   one line each (name, state, pid, port); exit 0 if both run, else 3
 #
 # Every command is safe to re-run. What lives where:
 #   .cache/elasticsearch/<version>/   the unpacked distribution (read-only for ES)
@@ -354,26 +354,25 @@ cmd_stop() {
     local pid
     if pid="$(front_pid)"; then stop_process esfront "$FRONT_PIDFILE" "$pid"; else
         rm -f "$FRONT_PIDFILE"
-        log "esfront not running"
+        log "esfront was not running"
     fi
-    if pid="$(es_pid)"; then stop_process Elasticsearch "$ES_PIDFILE" "$pid"; else
+    if pid="$(es_pid)"; then stop_process elasticsearch "$ES_PIDFILE" "$pid"; else
         rm -f "$ES_PIDFILE"
-        log "Elasticsearch not running"
+        log "elasticsearch was not running"
     fi
 }
 
+# name, state, pid, port: the line format every native/*.sh status shares (stack.sh status)
+status_line() { printf '%-19s %-8s %-10s %s\n' "$1" "$2" "${3:+pid $3}" "port $4"; }
+
 cmd_status() {
     local pid rc=0
-    if pid="$(es_pid)"; then
-        echo "elasticsearch: running (pid $pid, http://127.0.0.1:$ES_INTERNAL_PORT)"
-    else
-        echo "elasticsearch: not running"
+    if pid="$(es_pid)"; then status_line elasticsearch running "$pid" "$ES_INTERNAL_PORT"; else
+        status_line elasticsearch stopped "" "$ES_INTERNAL_PORT"
         rc=3
     fi
-    if pid="$(front_pid)"; then
-        echo "esfront: running (pid $pid, http://127.0.0.1:$ES_PORT)"
-    else
-        echo "esfront: not running"
+    if pid="$(front_pid)"; then status_line esfront running "$pid" "$ES_PORT"; else
+        status_line esfront stopped "" "$ES_PORT"
         rc=3
     fi
     return "$rc"

@@ -3,6 +3,7 @@
 # filebeat/filebeat.yml in native mode, reading the service's .run/logs/*.ndjson.
 #
 #   native/filebeat.sh start | stop | kill | status
+#   (status: one line: name, state, pid, port (none); exit 0 if it runs, else 3)
 #
 # `kill` is SIGKILL on purpose (the e2e tests use it to prove nothing is lost or doubled).
 # Registry (what was shipped up to where): .run/filebeat/data; logs: .run/filebeat/logs
@@ -64,13 +65,14 @@ stop() {
     local signal=${1:-TERM}
     if ! running; then
         rm -f "$PIDFILE"
+        log "filebeat was not running"
         return
     fi
     local pid
     pid=$(cat "$PIDFILE")
     kill "-$signal" "$pid"
     for _ in $(seq 1 $((STOP_TIMEOUT * 10))); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "stopped (SIG$signal)"; return; }
+        kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "filebeat stopped (SIG$signal)"; return; }
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
@@ -82,6 +84,12 @@ case "${1:-}" in
 start) start ;;
 stop) stop TERM ;;
 kill) stop KILL ;;
-status) if running; then log "running (pid $(cat "$PIDFILE"))"; else log "stopped"; exit 3; fi ;;
+status)
+    # name, state, pid, port: the line format every native/*.sh status shares (stack.sh status)
+    if running; then printf '%-19s %-8s %-10s %s\n' filebeat running "pid $(cat "$PIDFILE")" "port -"; else
+        printf '%-19s %-8s %-10s %s\n' filebeat stopped "" "port -"
+        exit 3
+    fi
+    ;;
 *) echo "usage: $0 start|stop|kill|status" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
 #   native/service.sh start    instance "trackstack-service" on :8000 calls instance
 #                              "trackstack-orders" on :8001 for /api/orders/<id>
 #   native/service.sh stop     SIGTERM (graceful: gunicorn drains), SIGKILL after a timeout
-#   native/service.sh status
+#   native/service.sh status   one line per instance (name, state, pid, port); exit 0 if both run, else 3
 #   native/service.sh rotate   rename each log to <name>.ndjson.<UTC time>, then SIGUSR1:
 #                              gunicorn reopens LOG_FILE (Filebeat follows the rename)
 #
@@ -26,6 +26,8 @@ log() { printf 'service.sh: %s\n' "$*"; }
 die() { printf 'service.sh: error: %s\n' "$*" >&2; exit 1; }
 
 running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# name, state, pid, port: the line format every native/*.sh status shares (stack.sh status)
+status_line() { printf '%-19s %-8s %-10s %s\n' "$1" "$2" "${3:+pid $3}" "port $4"; }
 
 start_one() {
     local name=$1 port=$2 downstream=$3 pidfile="$RUN/$1.pid"
@@ -59,6 +61,7 @@ stop_one() {
     local name=$1 pidfile="$RUN/$1.pid"
     if ! running "$pidfile"; then
         rm -f "$pidfile"
+        log "$name was not running"
         return
     fi
     local pid
@@ -105,8 +108,11 @@ rotate)
 status)
     rc=0
     for spec in "${INSTANCES[@]}"; do
-        name=${spec%%:*}
-        if running "$RUN/$name.pid"; then log "$name running"; else log "$name stopped"; rc=1; fi
+        IFS=: read -r name port _ <<<"$spec"
+        if running "$RUN/$name.pid"; then status_line "$name" running "$(cat "$RUN/$name.pid")" "$port"; else
+            status_line "$name" stopped "" "$port"
+            rc=3
+        fi
     done
     exit $rc
     ;;

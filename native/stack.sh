@@ -4,7 +4,8 @@
 #
 #   native/stack.sh up       start what is not running; safe to re-run
 #   native/stack.sh down     stop everything, in reverse order
-#   native/stack.sh status   one line per piece; exit 0 only if all run
+#   native/stack.sh status   one line per piece (name, state, pid, port); exit 0 if all run,
+#                            3 if any is stopped (LSB's "program is not running")
 #   native/stack.sh reset    down, then delete .run/ (indices, registry, logs); keeps .cache/ and .secrets/
 #
 # Logs and pids of every piece live under .run/; downloads and builds under .cache/;
@@ -37,9 +38,9 @@ down() {
 
 status() {
     local rc=0
-    "$N/elasticsearch.sh" status || rc=1
-    "$N/service.sh" status || rc=1
-    "$N/filebeat.sh" status || rc=1
+    "$N/elasticsearch.sh" status || rc=3
+    "$N/service.sh" status || rc=3
+    "$N/filebeat.sh" status || rc=3
     return $rc
 }
 

@@ -265,16 +265,42 @@ def wait(timeout_s: float) -> int:
 # --- urls -------------------------------------------------------------------------------------
 
 
+def compose_running() -> bool:
+    """Whether the compose stack's Elasticsearch container runs (False without Docker)."""
+    if shutil.which(compose_command()[0]) is None:
+        return False
+    try:
+        state = container_state("elasticsearch")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return False
+    return bool(state and state.get("Status") == "running")
+
+
+def native_pieces() -> dict[str, str]:
+    """Each native piece's state ("running"/"stopped") from native/stack.sh status."""
+    try:
+        status = run([str(REPO / "native" / "stack.sh"), "status"])
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {
+        parts[0]: parts[1] for line in status.stdout.splitlines() if len(parts := line.split()) > 1
+    }
+
+
 def urls() -> int:
+    """Where everything is, for the stack that runs now: compose (with Kibana and its login),
+    native (no Kibana; passwords stay in their files), or neither (how to start one)."""
     secrets_dir = Path(os.environ.get("SECRETS_DIR", REPO / ".secrets"))
-    login = "elastic / (no .secrets/elastic.env yet: `make up` makes it)"
     env_file = secrets_dir / "elastic.env"
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("ELASTIC_PASSWORD="):
-                login = "elastic / " + line.partition("=")[2]
-    print(
-        f"""
+    shown_file = env_file.relative_to(REPO) if env_file.is_relative_to(REPO) else env_file
+    if compose_running():
+        login = "elastic / (no .secrets/elastic.env yet: `make up` makes it)"
+        if env_file.is_file():
+            for line in env_file.read_text().splitlines():
+                if line.startswith("ELASTIC_PASSWORD="):
+                    login = "elastic / " + line.partition("=")[2]
+        print(
+            f"""
 trackstack (docker compose):
   Kibana          http://127.0.0.1:5601   login {login}
                   dashboard: http://127.0.0.1:5601/app/dashboards#/view/trackstack-overview
@@ -282,6 +308,29 @@ trackstack (docker compose):
   service         http://127.0.0.1:8000   (second instance "orders": http://127.0.0.1:8001)
   Locust          http://127.0.0.1:8089   after: docker compose --profile load up -d loadgen
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make kibana ID=<its X-Tracking-ID>"""
+        )
+        return 0
+    pieces = native_pieces()
+    if "running" in pieces.values():
+        stopped = [name for name, state in pieces.items() if state != "running"]
+        print(
+            f"""
+trackstack (native, no Docker; there is no Kibana in this mode):
+  service         http://127.0.0.1:8000   (second instance "orders": http://127.0.0.1:8001)
+  Elasticsearch   http://127.0.0.1:9200   user elastic, password in {shown_file}
+                  (reader for searches: {secrets_dir.name}/trackstack_reader.env)
+Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X-Tracking-ID>"""
+            + (
+                f"\nnot running: {', '.join(stopped)} (make native-status; make native-up)"
+                if stopped
+                else ""
+            )
+        )
+        return 0
+    print(
+        "urls: no stack is running: neither compose (Docker) nor native (make native-status)."
+        "\n  start one: make up (compose, with Kibana) or make native-up (no Docker)."
+        f"\n  passwords, once a stack has made them, are in {secrets_dir}/ (elastic.env)"
     )
     return 0
 
@@ -291,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="pre-flight checks for docker compose")
     commands.add_parser("wait", help="wait until the started stack is healthy")
-    commands.add_parser("urls", help="print the URLs and the Kibana login")
+    commands.add_parser("urls", help="the URLs (and Kibana login) of the stack that runs")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor()

@@ -1,0 +1,99 @@
+"""Every make target that needs a variable says how to call it when the variable is missing:
+exit status 2, a `usage: make ...` line, and no shell or Python traceback."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from loadgen.elastic import REPO
+
+MAKEFILES = [REPO / "Makefile", *sorted((REPO / "mk").glob("*.mk"))]
+# Variables a recipe may use empty: each has a meaning when unset (the latest run, every
+# service's logs, keep the volumes, no extra options).
+OPTIONAL = {"RUN", "SVC", "VOLUMES", "LAB_OPTS"}
+BUILT_IN = {"MAKE", "MAKEFILE_LIST", "SHELL"}
+
+USAGE = [
+    pytest.param(["lab"], "usage: make lab N=<1-6>", id="lab-without-N"),
+    pytest.param(["lab", "N=7"], "usage: make lab N=<1-6>", id="lab-N-out-of-range"),
+    pytest.param(["lab-check"], "usage: make lab-check N=<1-6>", id="lab-check-without-N"),
+    pytest.param(
+        ["lab-check", "N=1"],
+        "usage: make lab-check N=1 ANSWER='lines=<number>'",
+        id="lab-check-without-ANSWER",
+    ),
+    pytest.param(
+        ["lab-check", "N=3", "ANSWER="],
+        "usage: make lab-check N=3 ANSWER='service=<service.name> status=<HTTP status>'",
+        id="lab-check-empty-ANSWER",
+    ),
+    pytest.param(["trace"], "usage: make trace ID=<tracking ID>", id="trace-without-ID"),
+    pytest.param(["kibana"], "usage: make kibana ID=<tracking id>", id="kibana-without-ID"),
+]
+# The (target, variable) pairs the table above covers.
+COVERED = {
+    ("lab", "N"),
+    ("lab-check", "N"),
+    ("lab-check", "ANSWER"),
+    ("trace", "ID"),
+    ("kibana", "ID"),
+}
+
+
+def make(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", *args],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("args", "usage"), USAGE)
+def test_missing_variable_prints_usage(args: list[str], usage: str) -> None:
+    """Exit 2 with the usage line; nothing like `unbound variable` or a Python traceback."""
+    result = make(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert usage in result.stderr
+    assert "unbound variable" not in result.stderr and "Traceback" not in result.stderr
+
+
+def recipes(path: Path) -> dict[str, str]:
+    """target -> its recipe text, for the rules of one makefile."""
+    found: dict[str, str] = {}
+    target = None
+    for line in path.read_text().splitlines():
+        if line.startswith("\t") and target:
+            found[target] += line + "\n"
+        elif match := re.match(r"^([a-z][a-z0-9_-]*):(?!=)", line):
+            target = match[1]
+            found[target] = ""
+        elif not line.startswith("\t"):
+            target = None
+    return found
+
+
+def test_every_required_variable_is_in_the_usage_table() -> None:
+    """Each variable a recipe uses that no makefile defines is optional or has a usage row."""
+    defined = {
+        match[1]
+        for path in MAKEFILES
+        for match in re.finditer(r"^(?:export\s+)?([A-Z_]+)\s*[:?]?=", path.read_text(), re.M)
+    }
+    needed = {
+        (target, name)
+        for path in MAKEFILES
+        for target, recipe in recipes(path).items()
+        for pair in re.findall(r"\$\(([A-Z_]+)\)|\$\$\{([A-Z_]+)", recipe)
+        for name in pair
+        if name and name not in defined | BUILT_IN | OPTIONAL
+    }
+    assert needed, "the scan found no variable at all: is recipes() still right?"
+    assert needed <= COVERED, f"add a usage check and a USAGE row for {needed - COVERED}"
