@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loadgen import expectations, mix, verify
+from loadgen import expectations, kibana, mix, verify
 from loadgen.manifest import Record
 from loadgen.verify import Expected, Found
 from tests.unit.test_loadgen_manifest import record
@@ -148,8 +148,19 @@ def test_polls_only_incomplete_ids_until_all_arrive() -> None:
     assert outcome.sightings["late"].missed_ms is not None
 
 
-def test_gives_up_at_the_deadline_and_names_the_missing() -> None:
-    """An ID that never arrives is missing after the timeout, with its Kibana link."""
+@pytest.mark.parametrize(
+    ("kibana_answers", "link"),
+    [
+        pytest.param(True, "/app/discover#/", id="compose-kibana-link"),
+        pytest.param(False, "Kibana: none answers at", id="native-no-kibana"),
+    ],
+)
+def test_gives_up_at_the_deadline_and_names_the_missing(
+    monkeypatch: pytest.MonkeyPatch, kibana_answers: bool, link: str
+) -> None:
+    """An ID that never arrives is missing after the timeout, with its Kibana link only when a
+    Kibana answers."""
+    monkeypatch.setattr(kibana, "answers", lambda url: kibana_answers)
     expected = verify.expected_by_id([record("names", "here"), record("orders", "never-sent")])
     clock = Clock()
     outcome = verify.check_all(
@@ -159,7 +170,8 @@ def test_gives_up_at_the_deadline_and_names_the_missing() -> None:
     assert 5 <= clock.now <= 6
     lines = verify.describe_missing(outcome.missing[0], outcome.found)
     assert lines[0].startswith("MISSING never-sent ") and "no documents at all" in lines[0]
-    assert "/app/discover#/" in lines[1] and "never-sent" in lines[1]
+    assert link in lines[1]
+    assert ("never-sent" in lines[1]) is kibana_answers
 
 
 def test_partly_found_ids_say_what_they_lack() -> None:
