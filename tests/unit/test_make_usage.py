@@ -4,6 +4,7 @@ exit status 2, a `usage: make ...` line, and no shell or Python traceback."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -97,3 +98,19 @@ def test_every_required_variable_is_in_the_usage_table() -> None:
     }
     assert needed, "the scan found no variable at all: is recipes() still right?"
     assert needed <= COVERED, f"add a usage check and a USAGE row for {needed - COVERED}"
+
+
+def test_serve_names_a_free_port_when_its_port_is_taken() -> None:
+    """`make serve` on a taken port exits 2 and names a PORT that is free, instead of
+    gunicorn's repeated "Connection in use"."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = make("serve", f"PORT={port}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    match = re.search(r"is taken .*: make serve PORT=(\d+)", result.stderr)
+    assert match, result.stderr
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", int(match[1]))) != 0
+    assert "Connection in use" not in result.stderr

@@ -1,0 +1,90 @@
+"""`make native-status` and `native/stack.sh status|down`: one line per piece (name, state,
+pid, port), exit 0 when all run and 3 when any is stopped, and every piece reported the same
+way by a `down` that finds it stopped. The scripts run in a copy of native/ whose .run/ is
+empty (no stack), with `sleep` standing in for the pieces that run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadgen.elastic import REPO
+
+PIECES = ["elasticsearch", "esfront", "trackstack-service", "trackstack-orders", "filebeat"]
+LINE = re.compile(r"^(\S+) +(running|stopped) +(pid \d+)? +port (\d+|-)$")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A checkout with the native scripts and nothing running."""
+    shutil.copytree(REPO / "native", tmp_path / "native", ignore=shutil.ignore_patterns("esfront"))
+    shutil.copy(REPO / ".env", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def sleeper() -> Iterator[int]:
+    """A process to stand in for a running piece (the service and Filebeat check only the pid)."""
+    process = subprocess.Popen(["sleep", "60"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def stack(root: Path, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(root / "native" / "stack.sh"), command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_of_a_stopped_stack(root: Path) -> None:
+    """Five lines, all `stopped` with their port, exit 3."""
+    result = stack(root, "status")
+    assert result.returncode == 3, result.stderr
+    lines = [LINE.match(line) for line in result.stdout.splitlines()]
+    assert all(lines), result.stdout
+    assert [m[1] for m in lines if m] == PIECES
+    assert {m[2] for m in lines if m} == {"stopped"}
+
+
+def test_status_names_the_pid_of_what_runs(root: Path, sleeper: int) -> None:
+    """A running piece shows `running` and its pid; the others stay `stopped`; exit 3."""
+    for pidfile in (".run/service/trackstack-orders.pid", ".run/filebeat/filebeat.pid"):
+        (root / pidfile).parent.mkdir(parents=True)
+        (root / pidfile).write_text(f"{sleeper}\n")
+    result = stack(root, "status")
+    assert result.returncode == 3
+    states = {m[1]: (m[2], m[3]) for m in map(LINE.match, result.stdout.splitlines()) if m}
+    assert states["trackstack-orders"] == ("running", f"pid {sleeper}")
+    assert states["filebeat"] == ("running", f"pid {sleeper}")
+    assert states["trackstack-service"] == ("stopped", None)
+
+
+def test_down_twice_reports_every_piece(root: Path) -> None:
+    """A `down` that finds the stack stopped says so for each of the five pieces."""
+    for _ in range(2):
+        result = stack(root, "down")
+        assert result.returncode == 0, result.stderr
+        assert [line.split(": ", 1)[1] for line in result.stdout.splitlines()] == [
+            f"{piece} was not running"
+            for piece in ["filebeat", "trackstack-service", "trackstack-orders", "esfront"]
+            + ["elasticsearch"]
+        ]
+
+
+def test_make_native_status_ends_without_a_make_error() -> None:
+    """`make native-status` prints the lines and exits 0 even when pieces are stopped."""
+    result = subprocess.run(
+        ["make", "native-status"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and "make: ***" not in result.stderr, result.stderr
+    assert [m[1] for m in map(LINE.match, result.stdout.splitlines()) if m] == PIECES
