@@ -20,4 +20,4 @@ verify: ## Find every tracking ID of the latest run (or RUN=runs/...) in Elastic
 .PHONY: trace
 trace: ## One request's timeline across services from Elasticsearch: make trace ID=<tracking ID>
 	@[[ -n "$${ID-}" ]] || { echo "usage: make trace ID=<tracking ID>" >&2; exit 2; }
-	$(LOADGEN) trace "$$ID"
+	@$(LOADGEN) trace "$$ID"

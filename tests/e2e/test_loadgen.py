@@ -163,7 +163,7 @@ def test_trace_shows_one_request_across_both_services(stack: Stack) -> None:
         timeout=60,
         check=False,
     )
-    assert piped.stdout.startswith(".venv/bin/python -m loadgen trace"), piped.stdout
+    assert piped.stdout.startswith(f"tracking_id {tracking_id}: 4 documents"), piped.stdout
     assert "Traceback" not in piped.stderr and "Error" not in piped.stderr, piped.stderr
 
 
