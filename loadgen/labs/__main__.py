@@ -9,7 +9,7 @@ import sys
 import requests
 
 from loadgen import cli
-from loadgen.elastic import connect
+from loadgen.elastic import INDEX_PATTERN, connect
 from loadgen.labs import LABS, check, create
 from loadgen.labs.kit import Context, Outage
 from loadgen.load import service_url
@@ -57,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     except requests.RequestException:
         print(f"lab: {cli.unreachable('the service', ctx.service)}", file=sys.stderr)
         return 2
+    ctx.es.count(index=INDEX_PATTERN)  # Elasticsearch down: named before any traffic is sent
     print(f"lab {args.lab}: {lab.title}  (docs/workshop/lab{args.lab}.md)", flush=True)
     try:
         scenario = create(args.lab, ctx)
