@@ -114,3 +114,14 @@ def test_serve_names_a_free_port_when_its_port_is_taken() -> None:
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(match[1]))) != 0
     assert "Connection in use" not in result.stderr
+
+
+def test_install_says_what_each_step_installs_and_why() -> None:
+    """`make install` announces every step before it runs, the apt package included."""
+    dry = make("-n", "install")
+    assert dry.returncode == 0, dry.stderr
+    steps = re.findall(r'^echo "install: (\d)/4 (.*)"$', dry.stdout, re.M)
+    assert [number for number, _ in steps] == ["1", "2", "3", "4"], dry.stdout
+    said = " ".join(what for _, what in steps)
+    for words in ("uv", "apt", "docker-compose", "Elasticsearch", "Filebeat"):
+        assert words in said
