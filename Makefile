@@ -25,7 +25,7 @@ install: ## Install what the tests and the native stack need (each step says wha
 	$(MAKE) install-compose-validator
 	@echo "install: 3/4 Elasticsearch $$(sed -n 's/^ELASTIC_VERSION=//p' .env) zip from Maven Central into .cache/ (the native stack's Elasticsearch)"
 	native/elasticsearch.sh fetch
-	@echo "install: 4/4 Filebeat and esfront built with Go into .cache/ (the native stack's shipper; ~5 min the first time)"
+	@echo "install: 4/4 Filebeat and esfront built with Go into .cache/ (the native stack's shipper; a quarter of an hour the first time on 2 busy cores, then cached)"
 	native/build-filebeat.sh >/dev/null
 
 .PHONY: lint
