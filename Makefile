@@ -35,7 +35,7 @@ lint: ## ruff (lint + format check) and mypy
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; ~15 min)
+test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; 17 min here)
 	$(PY) -m pytest tests
 
 .PHONY: native-up

@@ -207,7 +207,8 @@ def run(tracking_id: str, wait_s: float) -> int:
     if not docs:
         print(
             f"trace: no documents with tracking_id {tracking_id} in {INDEX_PATTERN}"
-            f" (waited {wait_s:g} s)\n{link}"
+            f" (waited {wait_s:g} s; a wrong ID, or is Filebeat running? make native-status)"
+            f"\n{link}"
         )
         return 1
     print(render(tracking_id, docs, total, link))
