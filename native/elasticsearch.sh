@@ -222,7 +222,8 @@ sync_keystore() { # (re)writes bootstrap.password so it always equals .secrets/e
 }
 
 wait_for_health() {
-    local deadline=$((SECONDS + ES_START_TIMEOUT)) status=""
+    local deadline=$((SECONDS + ES_START_TIMEOUT)) status="" waited=$SECONDS
+    log "waiting for cluster health yellow on 127.0.0.1:$ES_INTERNAL_PORT (up to ${ES_START_TIMEOUT}s)"
     while ((SECONDS < deadline)); do
         if ! es_pid >/dev/null; then
             startup_failed "the Elasticsearch process exited during startup"
@@ -230,6 +231,10 @@ wait_for_health() {
         status="$(es_curl "http://127.0.0.1:$ES_INTERNAL_PORT/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null |
             sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')" || true
         [[ "$status" == green || "$status" == yellow ]] && return 0
+        if ((SECONDS - waited >= 20)); then # a slow start says it is still at it
+            log "still waiting for cluster health yellow (last: ${status:-no answer})"
+            waited=$SECONDS
+        fi
         sleep 1
     done
     startup_failed "cluster health not yellow/green after ${ES_START_TIMEOUT}s (last: ${status:-no answer})"
