@@ -14,7 +14,7 @@ load-ui: ## The same traffic from Locust's web UI on http://127.0.0.1:8089 (Ctrl
 	$(LOADGEN) load --ui --rate $(RATE)
 
 .PHONY: verify
-verify: ## Find every tracking ID of the latest run (or RUN=runs/...) in Elasticsearch
+verify: ## Find every tracking ID of the latest run (or RUN=runs/<time> or RUN=<time>) in Elasticsearch
 	$(LOADGEN) verify $(RUN)
 
 .PHONY: trace
