@@ -643,7 +643,8 @@ def settle(
     # (a background job's last step) reads as not yet shipped, never as a duplicate.
     found = search_found(es, list(expected.values()), since_ms)
     dead = search_dead(es, list(expected), since_ms)
-    dead_total = deadletter.count(es, since_ms)
+    # From the first request on, without the clock slack: earlier rejections are not this run's.
+    dead_total = deadletter.count(es, min((r.sent_ms for r in records), default=now_ms()))
     lines = read_lines(expected, since)
     balance = balances(expected, lines, found, dead)
     lost_detail: list[str] = []

@@ -99,3 +99,15 @@ def test_find_keeps_only_exact_tracking_ids() -> None:
 def test_reason_names_status_and_elasticsearchs_reason(doc: dict[str, Any], expected: str) -> None:
     """The reason line is the status and Elasticsearch's error type and reason."""
     assert deadletter.reason(doc) == expected
+
+
+def test_trace_lists_dead_letters_with_reason_and_line() -> None:
+    """make trace prints each dead-lettered line: when, _id, reason, the line's message."""
+    from loadgen.trace import render_dead_letters
+
+    doc = dead_letter({"tracking_id": "ab-12", "message": "charged card"}) | {"_id": "e7"}
+    text = render_dead_letters("ab-12", [doc])
+    assert text.splitlines()[0].startswith("DEAD-LETTERED: 1 line of tracking_id ab-12")
+    assert 'message:"tracking_id ab-12"' in text.splitlines()[0]
+    assert "_id e7: 400 document_parsing_exception: [1:2] bad" in text
+    assert text.splitlines()[-1].strip() == "charged card"
