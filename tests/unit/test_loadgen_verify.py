@@ -200,7 +200,9 @@ def test_dead_lettered_ids_are_reported_as_such_not_missing(tmp_path: Any) -> No
     assert dead_line.startswith("DEAD-LETTERED refused ")
     assert "400 document_parsing_exception: empty key" in dead_line
     assert "make trace ID=refused" in text
-    assert [line for line in lines if line.startswith("MISSING")][0].startswith("MISSING gone ")
+    assert [line for line in lines if line.startswith("MISSING")] == [
+        next(line for line in lines if line.startswith("MISSING gone "))
+    ]
     assert not any(line.startswith("MISSING refused") for line in lines)
     assert lines[-1].startswith("verified 1/3 tracking IDs")
     assert "1 MISSING" in lines[-1] and "1 DEAD-LETTERED" in lines[-1]
