@@ -12,6 +12,8 @@ _meta and in README "When a line does not fit the mapping".
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from loadgen import deadletter
+from loadgen import deadletter, manifest
 from loadgen.elastic import INDEX_PATTERN, REPO
 from loadgen.trace import field
 from tests.e2e.conftest import SERVICE, Stack, poll_until
@@ -140,6 +142,7 @@ class Landed:
     by_offset: dict[str, list[dict[str, Any]]]  # rows found only by file and offset
     path: Path
     offsets: dict[str, int]
+    written_ms: float  # just before the first row was written
 
 
 def _search(stack: Stack, index: str, query: dict[str, Any]) -> list[dict[str, Any]]:
@@ -175,11 +178,12 @@ def landed(stack: Stack) -> Iterator[Landed]:
     _todays_index_keeps_what_it_can(stack)
     path = LOGS / f"{RECORDS_PREFIX}{RUN}.ndjson"
     offsets: dict[str, int] = {}
+    written_ms = time.time() * 1000 - 1000
     with path.open("wb") as out:
         for row in ROWS:
             offsets[row.name] = out.tell()
             out.write(row.line().encode() + b"\n")
-    result = Landed({}, {}, {}, path, offsets)
+    result = Landed({}, {}, {}, path, offsets, written_ms)
 
     def look(row: Row) -> bool:
         if row.lands == TEXT_ONLY:
@@ -295,6 +299,56 @@ def test_verify_tools_find_a_dead_lettered_line_by_its_id(landed: Landed, stack:
     assert set(found) == {row.tracking_id for row in dead_rows}
     # A prefix of a real ID matches the phrase but is not that ID.
     assert deadletter.find(reader, [f"rec-{RUN}"]) == {}
+
+
+def loadgen(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "loadgen", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_trace_shows_a_dead_lettered_line(landed: Landed) -> None:
+    """`make trace` of an ID whose only line was refused: that line, Elasticsearch's reason,
+    exit 0 (found, not missing)."""
+    row = next(r for r in ROWS if r.name == "id-as-key")
+    result = loadgen("trace", row.tracking_id, "--wait", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"DEAD-LETTERED: 1 line of tracking_id {row.tracking_id}" in result.stdout
+    assert f"_id {row.event_id}: 400 document_parsing_exception" in result.stdout
+    assert "failed to parse field [_id]" in result.stdout
+    assert f"record {row.name}" in result.stdout  # the line's own message
+
+
+def test_verify_names_a_dead_lettered_id_not_missing(landed: Landed, tmp_path: Path) -> None:
+    """`make verify` of a run whose request's line was refused: DEAD-LETTERED with the
+    reason, never MISSING; the run's dead-letter count; exit 1."""
+    row = next(r for r in ROWS if r.name == "alias-written")
+    request = manifest.Record.of_response(
+        seq=0,
+        entry="names",
+        endpoint="names",
+        method="GET",
+        path="/api/names",
+        sent_id=row.tracking_id,
+        returned_id=row.tracking_id,
+        debug=False,
+        status=200,
+        expected_status=200,
+        sent_ms=landed.written_ms,
+        received_ms=landed.written_ms + 5,
+    )
+    (tmp_path / manifest.MANIFEST).write_text(request.to_json() + "\n")
+    result = loadgen("verify", str(tmp_path), "--timeout", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert f"DEAD-LETTERED {row.tracking_id}" in out and "MISSING" not in out
+    assert "Cannot write to a field alias [http.request.id]" in out
+    dead_rows = sum(r.lands == DEAD for r in ROWS)
+    assert f"dead-letter index trackstack-deadletter: {dead_rows} lines since the run began" in out
+    assert (
+        out.rstrip()
+        .splitlines()[-1]
+        .endswith("1 DEAD-LETTERED (in trackstack-deadletter, not lost)")
+    )
 
 
 def _demo_traffic() -> list[str]:
