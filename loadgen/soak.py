@@ -636,7 +636,7 @@ def settle(
         balance = balances(
             {i.tracking_id: i for i in pending}, read_lines(expected, since), found, dead
         )
-        pending = [item for item in pending if not balance[item.tracking_id].complete]
+        pending = [item for item in pending if not balance[item.tracking_id].settled]
         if pending:
             time.sleep(LEDGER_POLL_S)
     # The final count, of every ID: documents first, then lines, so a line written in between

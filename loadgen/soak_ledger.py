@@ -140,8 +140,14 @@ class Balance:
         return self.lost > 0 or self.lines == 0 or lacks
 
     @property
+    def settled(self) -> bool:
+        """Every line accounted for, by a document or a dead letter: waiting longer cannot
+        change the count."""
+        return not self.missing and not self.duplicated
+
+    @property
     def complete(self) -> bool:
-        return not self.missing and not self.duplicated and not self.dead
+        return self.settled and not self.dead
 
 
 def balances(

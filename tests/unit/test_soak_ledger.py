@@ -116,6 +116,7 @@ def test_balances_count_dead_letters_per_id(tmp_path: Path) -> None:
     (got,) = balances(expected, lines, {"a": {"*": 1, "access /api/names": 1}}, {"a": 1}).values()
     assert got == Balance(2, 1, ("handler line",), dead=1)
     assert (got.lost, got.missing, got.complete) == (0, False, False)
+    assert got.settled  # the soak stops waiting for it
     assert Tally.of({"a": got}, ["a"]).dead_lines == 1
 
 
