@@ -41,7 +41,7 @@ from urllib.parse import quote
 import requests
 
 from elasticsearch import Elasticsearch
-from loadgen import USER_AGENT, manifest, report
+from loadgen import USER_AGENT, deadletter, manifest, report
 from loadgen.elastic import REPO, connect
 from loadgen.expectations import Check
 from loadgen.load import ManifestTail
@@ -55,6 +55,7 @@ from loadgen.soak_ledger import (
     decode_errors,
     filebeat_events,
     read_lines,
+    search_dead,
     search_found,
     snapshot,
     unmatched_lines,
@@ -595,6 +596,7 @@ class Ledger:
     balance: dict[str, Balance]
     waited_s: float
     lost_detail: list[str]
+    dead_letters: int = 0  # documents in the dead-letter index since the run began
     undecodable: dict[str, int] = field(default_factory=dict)  # decode_windows' names
     filebeat: Counter[str] = field(default_factory=Counter)  # soak_ledger.filebeat_events
 
@@ -607,6 +609,7 @@ class Ledger:
         return not (
             self.whole.lost_ids
             or self.whole.duplicated
+            or self.dead_letters
             or self.undecodable.get("run", 0)
             or self.lines.not_json
             or self.lines.repeated
@@ -629,15 +632,21 @@ def settle(
     pending = list(expected.values())
     while pending and time.monotonic() - began < settle_s:
         found = search_found(es, pending, since_ms)
-        balance = balances({i.tracking_id: i for i in pending}, read_lines(expected, since), found)
-        pending = [item for item in pending if not balance[item.tracking_id].complete]
+        dead = search_dead(es, [i.tracking_id for i in pending], since_ms)
+        balance = balances(
+            {i.tracking_id: i for i in pending}, read_lines(expected, since), found, dead
+        )
+        pending = [item for item in pending if not balance[item.tracking_id].settled]
         if pending:
             time.sleep(LEDGER_POLL_S)
     # The final count, of every ID: documents first, then lines, so a line written in between
     # (a background job's last step) reads as not yet shipped, never as a duplicate.
     found = search_found(es, list(expected.values()), since_ms)
+    dead = search_dead(es, list(expected), since_ms)
+    # From the first request on, without the clock slack: earlier rejections are not this run's.
+    dead_total = deadletter.count(es, min((r.sent_ms for r in records), default=now_ms()))
     lines = read_lines(expected, since)
-    balance = balances(expected, lines, found)
+    balance = balances(expected, lines, found, dead)
     lost_detail: list[str] = []
     for tracking_id, item in balance.items():
         if item.complete:
@@ -648,11 +657,12 @@ def settle(
         unshipped, unknown = unmatched_lines(es, tracking_id, lines, since_ms)
         lost_detail.append(
             f"{tracking_id}: {item.lines} lines, {item.docs} documents"
-            + (f", lacks: {'; '.join(item.lacks)}" if item.lacks else "")
+            + (f", {item.dead} DEAD-LETTERED" if item.dead else "")
+            + (f", lacks: {'; '.join(item.lacks)}" if item.lacks and not item.dead else "")
         )
         lost_detail += [f"  no document for the line at {where}" for where in unshipped[:5]]
         lost_detail += [f"  document _id {doc_id} matches no line" for doc_id in unknown[:5]]
-    return Ledger(expected, lines, balance, time.monotonic() - began, lost_detail)
+    return Ledger(expected, lines, balance, time.monotonic() - began, lost_detail, dead_total)
 
 
 def decode_windows(
@@ -847,11 +857,16 @@ def summary(
         out += ["NOT JSON in the log files:", *(f"  {w}" for w in lines.not_json[:SHOW_LOST])]
     if lines.repeated:
         out.append(f"EVENT.ID REPEATED: {lines.repeated} lines reuse an earlier line's event.id")
+    out.append(
+        f"dead-letter index {deadletter.INDEX}: {ledger.dead_letters} lines since the run began"
+        f" ({whole.dead_lines} of them of {whole.dead_ids} of this run's tracking IDs)"
+    )
     if ledger.lost_detail:
-        out += ["LOST OR DUPLICATED:", *(f"  {d}" for d in ledger.lost_detail)]
+        out += ["LOST, DUPLICATED OR DEAD-LETTERED:", *(f"  {d}" for d in ledger.lost_detail)]
     verdict = (
         f"{whole.lost_ids} lost IDs ({whole.lost_lines} lines), {whole.duplicated} duplicated"
-        f" documents, {ledger.undecodable.get('run', 0)} undecodable; {whole.ids} tracking IDs,"
+        f" documents, {ledger.dead_letters} dead-lettered,"
+        f" {ledger.undecodable.get('run', 0)} undecodable; {whole.ids} tracking IDs,"
         f" {whole.lines} lines, {whole.docs} documents"
     )
     ok = ledger.ok and not soak.problems

@@ -5,6 +5,8 @@ document whose ``_id`` is the line's ``event.id``. So per tracking ID, the disti
 in the files must equal the documents in Elasticsearch: fewer documents = lines lost, more =
 duplicates. On top, every ID needs the documents its endpoint must produce (the checks of
 ``loadgen.expectations``, as `make verify` does): that catches lines the service never wrote.
+A line Elasticsearch refused is in the dead-letter index (loadgen.deadletter): it counts as
+dead-lettered, not lost, and explains the expected documents its ID then lacks.
 A run's lines are those after where each file ended when it began (``snapshot``).
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
+from loadgen import deadletter
 from loadgen.elastic import INDEX_PATTERN, REPO
 from loadgen.verify import BATCH, Expected, Found, lacking, search_batch
 from loadgen.watch import batches
@@ -119,35 +122,58 @@ class Balance:
     lines: int
     docs: int
     lacks: tuple[str, ...] = ()
+    dead: int = 0  # lines in the dead-letter index
 
     @property
     def lost(self) -> int:
-        return max(0, self.lines - self.docs)
+        return max(0, self.lines - self.docs - self.dead)
 
     @property
     def duplicated(self) -> int:
-        return max(0, self.docs - self.lines)
+        return max(0, self.docs + self.dead - self.lines)
 
     @property
     def missing(self) -> bool:
         """Lost in any way: a line without its document, no line at all, an expected
-        document absent (a line the service never wrote)."""
-        return self.lost > 0 or self.lines == 0 or bool(self.lacks)
+        document absent (a line the service never wrote) unless a dead-lettered line is it."""
+        lacks = bool(self.lacks) and not self.dead
+        return self.lost > 0 or self.lines == 0 or lacks
+
+    @property
+    def settled(self) -> bool:
+        """Every line accounted for, by a document or a dead letter: waiting longer cannot
+        change the count."""
+        return not self.missing and not self.duplicated
 
     @property
     def complete(self) -> bool:
-        return not self.missing and not self.duplicated
+        return self.settled and not self.dead
 
 
-def balances(expected: Mapping[str, Expected], lines: Lines, found: Found) -> dict[str, Balance]:
+def balances(
+    expected: Mapping[str, Expected],
+    lines: Lines,
+    found: Found,
+    dead: Mapping[str, int] | None = None,
+) -> dict[str, Balance]:
+    """Per tracking ID: lines written, documents found, checks lacking, dead-lettered lines."""
+    dead = dead or {}
     return {
         tracking_id: Balance(
             lines.count(tracking_id),
             found.get(tracking_id, {}).get("*", 0),
             tuple(check.what for check in lacking(item, found)),
+            dead.get(tracking_id, 0),
         )
         for tracking_id, item in expected.items()
     }
+
+
+def search_dead(es: Elasticsearch, ids: Sequence[str], since_ms: float) -> dict[str, int]:
+    """Dead-lettered lines per tracking ID (only IDs that have any); one count when none."""
+    if not deadletter.count(es, since_ms):
+        return {}
+    return {i: len(docs) for i, docs in deadletter.find(es, ids, since_ms).items()}
 
 
 @dataclass(frozen=True)
@@ -160,6 +186,8 @@ class Tally:
     lost_ids: int
     lost_lines: int
     duplicated: int
+    dead_ids: int = 0
+    dead_lines: int = 0
 
     @classmethod
     def of(cls, balance: Mapping[str, Balance], ids: Iterable[str]) -> Tally:
@@ -171,6 +199,8 @@ class Tally:
             lost_ids=sum(b.missing for b in rows),
             lost_lines=sum(b.lost for b in rows),
             duplicated=sum(b.duplicated for b in rows),
+            dead_ids=sum(b.dead > 0 for b in rows),
+            dead_lines=sum(b.dead for b in rows),
         )
 
 

@@ -11,6 +11,9 @@ that waited for them (same ``url.path``, within the call's ``event.duration``) a
 before it. Each row: time, offset from the first line, level, service, duration, message;
 an error's type, message and stack trace under its line. The last line is the Kibana Discover
 link when a Kibana answers (compose), else a note that there is none.
+
+Lines Elasticsearch rejected are in the dead-letter index (loadgen.deadletter): they are
+listed after the timeline, each with Elasticsearch's reason, as dead-lettered, not missing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
-from loadgen import kibana
+from loadgen import deadletter, kibana
 from loadgen.elastic import INDEX_PATTERN, connect
 from loadgen.report import table
 
@@ -189,27 +192,48 @@ def render(tracking_id: str, docs: Sequence[Mapping[str, Any]], total: int, link
     return "\n".join(lines)
 
 
+def render_dead_letters(tracking_id: str, dead: Sequence[Mapping[str, Any]]) -> str:
+    """The dead-lettered lines of one ID: when, why Elasticsearch refused each, the line."""
+    lines = [
+        f"DEAD-LETTERED: {len(dead)} line{'s' if len(dead) != 1 else ''} of tracking_id"
+        f" {tracking_id} that Elasticsearch refused, kept in {deadletter.INDEX}"
+        f' (Kibana: data view {deadletter.INDEX}, message:"tracking_id {tracking_id}")'
+    ]
+    for doc in sorted(dead, key=lambda d: str(d.get("@timestamp", ""))):
+        event = deadletter.original(doc) or {}
+        lines.append(f"  {doc.get('@timestamp', '?')}  _id {doc['_id']}: {deadletter.reason(doc)}")
+        lines.append(f"    {_clip(str(field(event, 'message') or doc.get('message', '')))}")
+    return "\n".join(lines)
+
+
 def run(tracking_id: str, wait_s: float) -> int:
     es = connect()
     deadline = time.monotonic() + wait_s
     docs, total = fetch(es, tracking_id)
-    if not docs and wait_s > 0:
+    dead = deadletter.find(es, [tracking_id]).get(tracking_id, [])
+    if not docs and not dead and wait_s > 0:
         print(
             f"trace: no line of {tracking_id} is searchable yet; waiting up to {wait_s:g} s for"
             " Filebeat to ship it...",
             file=sys.stderr,
             flush=True,
         )
-    while not docs and time.monotonic() < deadline:
+    while not docs and not dead and time.monotonic() < deadline:
         time.sleep(0.5)
         docs, total = fetch(es, tracking_id)
+        dead = deadletter.find(es, [tracking_id]).get(tracking_id, [])
     link = kibana.link_line(tracking_id)
-    if not docs:
+    if not docs and not dead:
         print(
             f"trace: no documents with tracking_id {tracking_id} in {INDEX_PATTERN}"
-            f" (waited {wait_s:g} s; a wrong ID, or is Filebeat running? make native-status)"
-            f"\n{link}"
+            f" or {deadletter.INDEX} (waited {wait_s:g} s; a wrong ID, or is Filebeat running?"
+            f" make native-status)\n{link}"
         )
         return 1
-    print(render(tracking_id, docs, total, link))
+    if docs:
+        print(render(tracking_id, docs, total, link))
+    else:
+        print(f"trace: no indexed documents with tracking_id {tracking_id} in {INDEX_PATTERN}")
+    if dead:
+        print(render_dead_letters(tracking_id, dead))
     return 0

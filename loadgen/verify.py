@@ -4,6 +4,8 @@ endpoint must produce (loadgen.expectations), or named as missing with a Kibana 
 Batched: one search per 1000 IDs, a ``terms`` aggregation on tracking_id with one
 ``filters`` bucket per check, repeated every second for the IDs still incomplete until all
 are complete or the deadline passes (late lines: a Filebeat restart, a job still running).
+An ID whose lines Elasticsearch refused is reported as dead-lettered, with the reason, not as
+missing: its lines are in the dead-letter index (loadgen.deadletter).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
-from loadgen import chart, expectations, kibana, manifest, report
+from loadgen import chart, deadletter, expectations, kibana, manifest, report
 from loadgen.elastic import INDEX_PATTERN, connect, credentials
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
@@ -212,10 +214,25 @@ def run(run_dir: Path, timeout_s: float) -> int:
     # The login body and /api/error's detail carried this password; no document may.
     since = min(r.sent_ms for r in records) - SLACK_MS
     leaks = search_mentions(es, list(expected), since, SYNTHETIC_PASSWORD)
-    lines = _report(run_dir, records, outcome, no_response, leaks)
+    # Counted from the first request on (no clock slack: lines rejected just before the run
+    # are not its own); IDs are looked up only when there is anything.
+    dead_total = deadletter.count(es, min(r.sent_ms for r in records))
+    dead = deadletter.find(es, list(expected), since) if dead_total else {}
+    lines = _report(run_dir, records, outcome, no_response, leaks, dead, dead_total)
     print("\n".join(lines))
     (run_dir / "verify.txt").write_text("\n".join(lines) + "\n")
-    return 1 if outcome.missing or leaks else 0
+    return 1 if outcome.missing or leaks or dead_total else 0
+
+
+def describe_dead(item: Expected, dead: Sequence[Mapping[str, Any]]) -> list[str]:
+    record = item.records[0]
+    reasons = list(dict.fromkeys(deadletter.reason(doc) for doc in dead))
+    return [
+        f"DEAD-LETTERED {item.tracking_id}  ({record.entry}: {record.method} {record.path} ->"
+        f" {record.status}): {len(dead)} line{'s' if len(dead) != 1 else ''} refused by"
+        f" Elasticsearch, kept in {deadletter.INDEX}: {'; '.join(reasons[:3])}",
+        f"  make trace ID={item.tracking_id}",
+    ]
 
 
 def _report(
@@ -224,8 +241,13 @@ def _report(
     outcome: Outcome,
     no_response: list[Record],
     leaks: Mapping[str, int],
+    dead: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    dead_total: int = 0,
 ) -> list[str]:
-    expected, missing = outcome.expected, outcome.missing
+    dead = dead or {}
+    expected = outcome.expected
+    missing = [item for item in outcome.missing if item.tracking_id not in dead]
+    dead_lettered = [item for item in expected.values() if item.tracking_id in dead]
     ids = list(expected.values())
     documents = sum(outcome.found.get(i.tracking_id, {}).get("*", 0) for i in ids)
     chosen = sum(any(r.client_chose for r in i.records) for i in ids)
@@ -282,15 +304,24 @@ def _report(
         lines.append(
             f"not verifiable: {len(no_response)} requests got no response, so no tracking ID"
         )
+    lines.append(
+        f"dead-letter index {deadletter.INDEX}: {dead_total} lines since the run began"
+        + (f", of {len(dead_lettered)} of this run's tracking IDs" if dead_total else "")
+    )
+    for item in dead_lettered[:SHOW_MISSING]:
+        lines += describe_dead(item, dead[item.tracking_id])
     for item in missing[:SHOW_MISSING]:
         lines += describe_missing(item, outcome.found)
     if len(missing) > SHOW_MISSING:
         lines.append(f"... and {len(missing) - SHOW_MISSING} more missing")
-    verdict = f"verified {len(ids) - len(missing)}/{len(ids)} tracking IDs in {run_dir.name}" + (
+    complete = len(ids) - len(missing) - len(dead_lettered)
+    verdict = f"verified {complete}/{len(ids)} tracking IDs in {run_dir.name}" + (
         f": {len(missing)} MISSING after {outcome.waited_s:.0f} s"
         if missing
         else f" ({documents} documents)"
     )
+    if dead_lettered:
+        verdict += f"; {len(dead_lettered)} DEAD-LETTERED (in {deadletter.INDEX}, not lost)"
     if leaks:
         verdict += f"; the synthetic password LEAKED into {sum(leaks.values())} documents"
     lines.append(verdict)

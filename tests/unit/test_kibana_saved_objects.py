@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 KIBANA_DIR = REPO / "kibana"
 TEMPLATE = REPO / "elasticsearch" / "templates" / "trackstack-logs.json"
+DEADLETTER_TEMPLATE = REPO / "elasticsearch" / "templates" / "trackstack-deadletter.json"
 NUMERIC_OR_DATE = {"long", "integer", "short", "date"}
 # Saved-object versions Kibana 9.1 knows how to migrate from (its own sample data uses them).
 CORE_MIGRATION_VERSION = "8.8.0"
@@ -111,9 +112,25 @@ def test_data_view_is_the_one_design_names() -> None:
     view = BY_ID[("index-pattern", "trackstack-logs")]["attributes"]
     assert view["title"] == "trackstack-logs-*"
     assert view["timeFieldName"] == "@timestamp"
-    assert [o["id"] for o in of_type("index-pattern")] == ["trackstack-logs"]
+    assert [o["id"] for o in of_type("index-pattern")] == [
+        "trackstack-logs",
+        "trackstack-deadletter",
+    ]
     # Imported first, before anything that refers to it.
     assert OBJECTS[0]["type"] == "index-pattern"
+
+
+def test_dead_letter_data_view_shows_the_fields_its_template_maps() -> None:
+    """Data view trackstack-deadletter: that index, time field @timestamp, and labels only for
+    fields the dead-letter template maps (message, error.type, error.message)."""
+    view = BY_ID[("index-pattern", "trackstack-deadletter")]["attributes"]
+    assert view["title"] == "trackstack-deadletter"
+    assert view["timeFieldName"] == "@timestamp"
+    template = json.loads(DEADLETTER_TEMPLATE.read_text())
+    assert template["index_patterns"] == [view["title"]]
+    mapped = template["template"]["mappings"]["properties"]
+    assert set(json.loads(view["fieldAttrs"])) <= set(mapped)
+    assert mapped["@timestamp"]["type"] == "date"
 
 
 def test_event_duration_is_shown_in_milliseconds() -> None:

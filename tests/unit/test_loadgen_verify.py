@@ -186,3 +186,35 @@ def test_requests_without_response_are_not_expected() -> None:
     """No response means no tracking ID to look for; such records are left out."""
     no_answer = record("names", None, status=0)
     assert verify.expected_by_id([no_answer]) == {}
+
+
+def test_dead_lettered_ids_are_reported_as_such_not_missing(tmp_path: Any) -> None:
+    """An ID whose line is in the dead-letter index is DEAD-LETTERED with Elasticsearch's
+    reason and the trace command; the verdict counts it apart from the missing."""
+    records = [record("names", "fine"), record("names", "refused"), record("names", "gone")]
+    expected = verify.expected_by_id(records)
+    found: Found = {"fine": {"*": 2, "access /api/names": 1, "handler line": 1}}
+    found["refused"] = {"*": 1, "access /api/names": 1}
+    outcome = verify.Outcome(expected, found, {}, 1, 0.5)
+    dead = {
+        "refused": [
+            {
+                "_id": "e1",
+                "error.type": 400,
+                "error.message": '{"type":"document_parsing_exception","reason":"empty key"}',
+            }
+        ]
+    }
+    lines = verify._report(tmp_path, records, outcome, [], {}, dead, 1)
+    text = "\n".join(lines)
+    assert "dead-letter index trackstack-deadletter: 1 lines since the run began" in text
+    (dead_line,) = [line for line in lines if line.startswith("DEAD-LETTERED")]
+    assert dead_line.startswith("DEAD-LETTERED refused ")
+    assert "400 document_parsing_exception: empty key" in dead_line
+    assert "make trace ID=refused" in text
+    assert [line for line in lines if line.startswith("MISSING")] == [
+        next(line for line in lines if line.startswith("MISSING gone "))
+    ]
+    assert not any(line.startswith("MISSING refused") for line in lines)
+    assert lines[-1].startswith("verified 1/3 tracking IDs")
+    assert "1 MISSING" in lines[-1] and "1 DEAD-LETTERED" in lines[-1]

@@ -118,7 +118,8 @@ def settings(tmp_path: Path) -> Any:
 def test_template_targets_daily_indices_not_data_streams(template: dict[str, Any]) -> None:
     """The template matches trackstack-logs-* only, with 1 shard, 0 replicas, no data stream."""
     assert template["index_patterns"] == ["trackstack-logs-*"]
-    assert template["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
+    settings = template["template"]["settings"]
+    assert (settings["number_of_shards"], settings["number_of_replicas"]) == (1, 0)
     assert "data_stream" not in template
     assert "lifecycle" not in json.dumps(template)
 
@@ -146,31 +147,80 @@ def test_template_uses_core_field_types_only(mapped_fields: dict[str, Any]) -> N
 def test_unmapped_strings_become_keywords(template: dict[str, Any]) -> None:
     """Dynamic mapping turns any other string into a keyword, never a date guess."""
     mappings = template["template"]["mappings"]
-    (rule,) = (next(iter(t.values())) for t in mappings["dynamic_templates"])
+    rule = next(
+        t["strings_as_keyword"] for t in mappings["dynamic_templates"] if "strings_as_keyword" in t
+    )
     assert rule["match_mapping_type"] == "string"
     assert rule["mapping"]["type"] == "keyword"
     assert mappings["date_detection"] is False
+
+
+def test_template_keeps_documents_with_wrong_types_or_shapes(template: dict[str, Any]) -> None:
+    """Elastic's logs@settings choices (ignore_malformed, ignore_dynamic_beyond_limit) plus
+    subobjects: false, each explained in the template's _meta."""
+    settings = template["template"]["settings"]
+    assert settings["index.mapping.ignore_malformed"] is True
+    assert settings["index.mapping.total_fields.ignore_dynamic_beyond_limit"] is True
+    assert template["template"]["mappings"]["subobjects"] is False
+    strategy = template["_meta"]["strategy"]
+    for term in ("ignore_malformed", "subobjects", "ignore_dynamic_beyond_limit"):
+        assert term in strategy
+    assert "trackstack-deadletter" in strategy
+
+
+def test_no_object_mapping_under_subobjects_false(mapped_fields: dict[str, Any]) -> None:
+    """Elasticsearch refuses an object mapping where subobjects is false: every explicit
+    field is a leaf, and debug dumps are stored unindexed by a dynamic template instead."""
+    assert "object" not in {mapping["type"] for mapping in mapped_fields.values()}
+
+
+def test_debug_dumps_are_stored_not_indexed(template: dict[str, Any]) -> None:
+    """Every leaf under http.request.headers and http.request.body.shape: not indexed, no
+    doc values (as "enabled": false was), listed before the string rule so it wins."""
+    (first, *_) = template["template"]["mappings"]["dynamic_templates"]
+    rule = first["debug_dumps_unindexed"]
+    assert rule["path_match"] == ["http.request.headers.*", "http.request.body.shape.*"]
+    assert rule["mapping"] == {"type": "keyword", "index": False, "doc_values": False}
+
+
+def test_dead_letter_template_maps_what_filebeat_writes() -> None:
+    """trackstack-deadletter: the four fields libbeat's dead-letter document has, message as
+    text (phrase-searchable by tracking ID), nothing dynamic, core types only."""
+    template = setup.load_json_dir(ES_DIR / "templates")["trackstack-deadletter"]
+    assert template["index_patterns"] == ["trackstack-deadletter"]
+    mappings = template["template"]["mappings"]
+    assert mappings["dynamic"] is False
+    assert {name: m["type"] for name, m in mappings["properties"].items()} == {
+        "@timestamp": "date",
+        "message": "text",
+        "error.type": "keyword",
+        "error.message": "text",
+    }
+    assert "analyzer" not in mappings["properties"]["message"]  # standard: splits JSON
 
 
 # --- roles and users --------------------------------------------------------------------------
 
 
 def test_filebeat_writer_may_only_create(roles: dict[str, dict[str, Any]]) -> None:
-    """The Filebeat role can add documents and indices, and monitor; nothing else."""
+    """The Filebeat role can add documents and indices (daily and dead-letter), and monitor;
+    nothing else."""
     role = roles["trackstack_filebeat_writer"]
     assert role["cluster"] == ["monitor"]
     assert role["indices"] == [
         {
-            "names": ["trackstack-logs-*"],
+            "names": ["trackstack-logs-*", "trackstack-deadletter"],
             "privileges": ["create_doc", "create_index", "auto_configure"],
         }
     ]
 
 
 def test_reader_cannot_write(roles: dict[str, dict[str, Any]]) -> None:
-    """The reader role reads trackstack logs and has no write or cluster privilege."""
+    """The reader role reads trackstack logs and dead letters, with no write or cluster
+    privilege."""
     role = roles["trackstack_reader"]
     assert role["cluster"] == []
+    assert role["indices"][0]["names"] == ["trackstack-logs-*", "trackstack-deadletter"]
     assert {p for grant in role["indices"] for p in grant["privileges"]} == {
         "read",
         "view_index_metadata",

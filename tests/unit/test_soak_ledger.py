@@ -83,13 +83,18 @@ def test_what_is_wrong_with_a_line_is_counted(tmp_path: Path) -> None:
         pytest.param(Balance(3, 4), 0, 1, False, False, id="one-duplicate"),
         pytest.param(Balance(0, 0), 0, 0, True, False, id="no-line-written"),
         pytest.param(Balance(2, 2, ("handler line",)), 0, 0, True, False, id="lacks-a-check"),
+        pytest.param(
+            Balance(3, 2, ("handler line",), dead=1), 0, 0, False, False, id="one-dead-lettered"
+        ),
+        pytest.param(Balance(2, 0, (), dead=2), 0, 0, False, False, id="all-dead-lettered"),
+        pytest.param(Balance(3, 1, (), dead=1), 1, 0, True, False, id="dead-and-lost"),
     ],
 )
 def test_balance(
     balance: Balance, lost: int, duplicated: int, missing: bool, complete: bool
 ) -> None:
     """Lines vs documents: fewer documents = lost, more = duplicated; no line at all or a
-    lacking expected document is lost too."""
+    lacking expected document is lost too. A dead-lettered line is neither lost nor complete."""
     assert (balance.lost, balance.duplicated) == (lost, duplicated)
     assert (balance.missing, balance.complete) == (missing, complete)
 
@@ -101,6 +106,18 @@ def test_balances_use_the_verifiers_checks(tmp_path: Path) -> None:
     lines = read_lines(expected, {}, tmp_path)
     got = balances(expected, lines, {"a": {"*": 2, "access /api/names": 1}})
     assert got == {"a": Balance(2, 2, ("handler line",))}
+
+
+def test_balances_count_dead_letters_per_id(tmp_path: Path) -> None:
+    """A dead-lettered line explains the check its ID lacks: not lost, not complete."""
+    write(tmp_path / "svc.ndjson", line("a", "e1"), line("a", "e2"))
+    expected = expected_by_id([record("names", "a")])
+    lines = read_lines(expected, {}, tmp_path)
+    (got,) = balances(expected, lines, {"a": {"*": 1, "access /api/names": 1}}, {"a": 1}).values()
+    assert got == Balance(2, 1, ("handler line",), dead=1)
+    assert (got.lost, got.missing, got.complete) == (0, False, False)
+    assert got.settled  # the soak stops waiting for it
+    assert Tally.of({"a": got}, ["a"]).dead_lines == 1
 
 
 def test_tally_sums_each_id_once() -> None:
