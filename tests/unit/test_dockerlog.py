@@ -98,3 +98,4 @@ def test_rotation_checks_before_the_write(tmp_path: Path) -> None:
     assert log.rotations == 1 and log.deleted == 0
     log.write("third")
     assert log.rotations == 2 and log.deleted == 1 and len(log.files()) == 2
+    log.close()
