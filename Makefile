@@ -21,14 +21,16 @@ install: ## Install Python deps (uv, locked) and the native stack's pieces (ES z
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --locked
 	$(MAKE) install-compose-validator
+	$(MAKE) install-actionlint
 	native/elasticsearch.sh fetch
 	native/build-filebeat.sh >/dev/null
 
 .PHONY: lint
-lint: ## ruff (lint + format check) and mypy
+lint: $(ACTIONLINT) ## ruff (lint + format check), mypy, actionlint (GitHub workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(ACTIONLINT)
 
 .PHONY: test
 test: lint ## Everything CI runs: lint, unit, server and end-to-end tests (starts the native stack)

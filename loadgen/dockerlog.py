@@ -29,7 +29,14 @@ from pathlib import Path
 
 DOCKER_CHUNK = 16 * 1024  # copier.go defaultBufSize: bytes of a line per message
 STREAMS = ("stdout", "stderr")
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# Go's encoding/json escapes these even inside strings (HTML safety, JavaScript line ends).
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 
 
 def container_id() -> str:

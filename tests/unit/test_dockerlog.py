@@ -80,8 +80,11 @@ def test_rotation_order_and_max_file(tmp_path: Path) -> None:
         inodes.append(log.path.stat().st_ino)
     assert log.rotations == 3 and log.deleted == 1 and log.lines == 4
     files = log.files()
-    assert [p.name for p in files] == [f"{log.id}-json.log", f"{log.id}-json.log.1",
-                                       f"{log.id}-json.log.2"]  # fmt: skip
+    assert [p.name for p in files] == [
+        f"{log.id}-json.log",
+        f"{log.id}-json.log.1",
+        f"{log.id}-json.log.2",
+    ]
     # newest first: line 3 live, line 2 in .1, line 1 in .2; line 0's file was deleted
     assert [json.loads(p.read_text())["log"][:6] for p in files] == ["line 3", "line 2", "line 1"]
     assert [p.stat().st_ino for p in files] == inodes[:0:-1]
