@@ -15,6 +15,7 @@ following Docker's source (moby v28, daemon/logger):
   bytes or more it rotates: delete ``<name>.<max-file - 1>``, rename ``.<i-1>`` to ``.<i>``
   down to ``.1`` -> ``.2``, rename the live file to ``.1``, create a new empty file at the
   same path. ``max-file`` counts the live file, so at most ``max-file - 1`` rotated copies.
+  The check is per message, so a rotation can fall between two partial messages of one line.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +96,7 @@ class JsonFileLog:
     rotations: int = 0
     deleted: int = 0  # rotated files removed because max-file was reached
     lines: int = 0
+    split_lines: int = 0  # lines over 16 KiB whose messages a rotation put into two files
     bytes_written: int = 0
 
     def __post_init__(self) -> None:
@@ -116,15 +119,24 @@ class JsonFileLog:
         rotated = [Path(f"{self.path}.{i}") for i in range(1, self.max_file)]
         return [p for p in (self.path, *rotated) if p.exists()]
 
-    def write(self, line: bytes | str, stream: str = "stdout") -> None:
-        """One line the container wrote (without its newline), as one or more messages."""
-        for record in messages(line, stream):
+    def write(self, line: bytes | str, stream: str = "stdout") -> bool:
+        """One line the container wrote (without its newline), as one or more messages.
+
+        Returns True if a rotation fell between two of the line's 16 KiB messages, as Docker
+        allows (it checks the size before each message): the line then starts in one file
+        and ends in the next, and no reader of single files (Filebeat) can join it again.
+        """
+        split = False
+        for number, record in enumerate(messages(line, stream)):
             if self._size >= self.max_size:
                 self.rotate()
+                split = split or number > 0
             self._file.write(record)
             self._size += len(record)
             self.bytes_written += len(record)
         self.lines += 1
+        self.split_lines += split
+        return split
 
     def rotate(self) -> None:
         """logfile.go's rotate(): the oldest copy deleted, the others shifted, a new file."""
@@ -152,3 +164,51 @@ class JsonFileLog:
         """The container is removed (``docker rm``, or compose recreating it): its folder goes."""
         self.close()
         shutil.rmtree(self.folder)
+
+
+class Relay:
+    """Plays Docker for processes that write to files: every complete line appended to a
+    source file (from its size when the relay starts) is written to that source's container
+    log, as the json-file driver would. `make soak MODE=compose` runs the native service this
+    way, so compose-mode Filebeat reads what it would read under Docker.
+
+    ``pump()`` copies what is new; call it repeatedly (``run_until`` does, every ``every_s``).
+    The sources must not be rotated themselves while relayed.
+    """
+
+    def __init__(self, sources: list[Path], root: Path, max_size: int, max_file: int) -> None:
+        self.logs = {
+            source: JsonFileLog(root, max_size=max_size, max_file=max_file) for source in sources
+        }
+        self.offsets = {source: source.stat().st_size for source in sources}
+        self.pending = dict.fromkeys(sources, b"")
+        self.lock = threading.Lock()  # pump() and rotate() come from different threads
+
+    def pump(self) -> int:
+        """Copies the complete lines written since the last call; returns how many."""
+        with self.lock:
+            return self._pump()
+
+    def _pump(self) -> int:
+        copied = 0
+        for source, log in self.logs.items():
+            with source.open("rb") as handle:
+                handle.seek(self.offsets[source])
+                data = handle.read()
+            self.offsets[source] += len(data)
+            *lines, rest = (self.pending[source] + data).split(b"\n")
+            self.pending[source] = rest
+            for line in lines:
+                log.write(line)
+            copied += len(lines)
+        return copied
+
+    def rotate(self) -> None:
+        """A rotation of every container's log now, as if each had just reached max-size."""
+        with self.lock:
+            for log in self.logs.values():
+                log.rotate()
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()

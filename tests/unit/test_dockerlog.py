@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.dockerlog import DOCKER_CHUNK, JsonFileLog, container_id, messages, rfc3339nano
+from loadgen.dockerlog import (
+    DOCKER_CHUNK,
+    JsonFileLog,
+    Relay,
+    container_id,
+    messages,
+    rfc3339nano,
+)
 
 
 def test_container_id_is_64_hex() -> None:
@@ -102,3 +109,39 @@ def test_rotation_checks_before_the_write(tmp_path: Path) -> None:
     log.write("third")
     assert log.rotations == 2 and log.deleted == 1 and len(log.files()) == 2
     log.close()
+
+
+def test_a_rotation_can_split_a_long_line_across_files(tmp_path: Path) -> None:
+    """Docker checks the size before each 16 KiB message, so a long line's messages can land
+    in two files; write() says so, and short lines are never split."""
+    log = JsonFileLog(tmp_path, max_size=DOCKER_CHUNK, max_file=3)
+    assert log.write("a" * 100) is False
+    assert log.write("b" * (2 * DOCKER_CHUNK)) is True  # the first message filled the file
+    assert log.split_lines == 1 and log.rotations == 1
+    first, second = log.files()[1], log.files()[0]
+    assert not json.loads(first.read_text().splitlines()[-1])["log"].endswith("\n")
+    assert json.loads(second.read_text().splitlines()[0])["log"].endswith("\n")
+    log.close()
+
+
+def test_relay_copies_complete_lines_as_docker_would(tmp_path: Path) -> None:
+    """Lines appended after the relay starts, and only complete ones, reach the container
+    log in order, each one json-file record; a partial line waits for its newline."""
+    source = tmp_path / "service.ndjson"
+    source.write_text('{"before": 1}\n')
+    relay = Relay([source], tmp_path / "containers", max_size=10_000, max_file=2)
+    with source.open("a") as out:
+        out.write('{"n": 1}\n{"n": 2}\n{"n": ')
+    assert relay.pump() == 2
+    with source.open("a") as out:
+        out.write("3}\n")
+    assert relay.pump() == 1
+    relay.rotate()
+    (log,) = relay.logs.values()
+    rotated = log.files()[1]
+    assert [json.loads(r)["log"] for r in rotated.read_text().splitlines()] == [
+        '{"n": 1}\n',
+        '{"n": 2}\n',
+        '{"n": 3}\n',
+    ]
+    relay.close()
