@@ -12,8 +12,8 @@ Filebeat is SIGKILLed and started again with the same registry (rotations happen
 down), and the container is recreated (a new 64-hex folder; the old one removed). Then every
 tracking ID must be exactly one document.
 
-max-size is small so that rotations come every ~2.5 s; max-file = 5 keeps a rotated file for
-4 more rotations (~10 s), longer than Filebeat is down here. That window is the one loss the
+max-size is small so that rotations come every ~2 s; max-file = 6 keeps a rotated file for
+5 more rotations (~10 s), longer than Filebeat is down here. That window is the one loss the
 README accepts ("How long a rotated file may wait").
 """
 
@@ -43,13 +43,13 @@ from tests.e2e.test_compose_filebeat import (
     service_line,
 )
 
-RATE = 100  # lines/s, sustained
-MAX_SIZE = 256 * 1024  # bytes: a rotation about every 2.5 s at RATE (~105 KB/s)
-MAX_FILE = 5
-BIG_EVERY = 50  # every 50th line is over 2 x 16 KiB: three partial messages
+RATE = 40  # lines/s, sustained (the backlog of a minutes-long outage must drain on 2 cores)
+MAX_SIZE = 64 * 1024  # bytes: a rotation about every 2 s at RATE (~30 KB/s)
+MAX_FILE = 6
+BIG_EVERY = 100  # every 100th line is over 2 x 16 KiB: three partial messages
 ES_DOWN_S = 15.0
 FILEBEAT_DOWN_S = 4.0
-DRAIN_S = 120.0
+DRAIN_S = 300.0  # Elasticsearch restarting and indexing the backlog, on a busy machine
 DEBUG = os.environ.get("H10_DEBUG", "")
 
 
