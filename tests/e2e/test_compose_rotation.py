@@ -50,7 +50,8 @@ BIG_EVERY = 100  # every 100th line is over 2 x 16 KiB: three partial messages
 ES_DOWN_S = 15.0
 FILEBEAT_DOWN_S = 4.0
 DRAIN_S = 300.0  # Elasticsearch restarting and indexing the backlog, on a busy machine
-DEBUG = os.environ.get("H10_DEBUG", "")
+# Extra Filebeat flags when a run needs looking into, e.g. " -d input.filestream,input.harvester"
+DEBUG = os.environ.get("COMPOSE_TEST_FILEBEAT_FLAGS", "")
 
 
 @dataclass(eq=False)  # a Thread must stay hashable
