@@ -67,6 +67,22 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait after the load for every line to arrive (180)",
     )
     soak.add_argument("--runs-dir", type=Path, help="where run folders go (RUNS_DIR, runs/)")
+    soak.add_argument(
+        "--mode",
+        choices=("native", "compose"),
+        default="native",
+        help="Filebeat's mode: native (the service's files) or compose (Docker's json-file logs,"
+        " written by a relay that plays Docker)",
+    )
+    soak.add_argument(
+        "--docker-max-size",
+        type=int,
+        default=1024 * 1024,
+        help="compose mode: json-file max-size in bytes (1048576)",
+    )
+    soak.add_argument(
+        "--docker-max-file", type=int, default=3, help="compose mode: json-file max-file (3)"
+    )
 
     trace = commands.add_parser("trace", help="one request's timeline across services")
     trace.add_argument("tracking_id", help="as printed anywhere: bare, or in its JSON quotes")
@@ -119,6 +135,9 @@ def _run(args: argparse.Namespace) -> int:
                     settle_s=args.settle,
                     runs_root=args.runs_dir or manifest.runs_root(),
                     service_url=load.service_url(),
+                    mode=args.mode,
+                    docker_max_size=args.docker_max_size,
+                    docker_max_file=args.docker_max_file,
                 )
             )
         from loadgen import trace

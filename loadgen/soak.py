@@ -16,6 +16,15 @@ times a second for the IDs not yet found, to time recovery. Then the ledger
 .run/logs/*.ndjson* file, rotated ones too) against the documents, lost and duplicated, and
 documents Filebeat could not decode. Exit 0 only if nothing was lost, doubled or undecodable.
 
+``--mode compose`` (``make soak MODE=compose``) runs the same soak through Filebeat's compose
+mode: the native Filebeat is stopped, a relay (loadgen.dockerlog.Relay) copies every line the
+service writes into ``.run/containers/<64-hex id>/<id>-json.log`` exactly as Docker's
+json-file driver would (envelope, max-size/max-file rotation: ``--docker-max-size``,
+``--docker-max-file``), and Filebeat runs with inputs.d/compose.yml on that directory
+(native/filebeat.sh with FILEBEAT_MODE=compose). The rotations of 3. are then Docker's (the
+live file renamed to .1, .1 to .2, the oldest deleted, a new file), besides those max-size
+causes. Afterwards the native Filebeat runs again.
+
 Needs the native stack (`make native-up`): the faults are its scripts. The run folder
 ``runs/soak-<UTC time>/`` holds the load's own run folder, bursts.jsonl (the burst requests,
 manifest format), faults.jsonl (what happened when), searchable.jsonl, faults.log (the
@@ -25,6 +34,7 @@ scripts' output), load.log and soak.txt (what this printed).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -42,12 +52,14 @@ import requests
 
 from elasticsearch import Elasticsearch
 from loadgen import USER_AGENT, deadletter, manifest, report
+from loadgen.dockerlog import Relay
 from loadgen.elastic import REPO, connect
 from loadgen.expectations import Check
 from loadgen.load import ManifestTail
 from loadgen.manifest import Record, Sighting
 from loadgen.soak_ledger import (
     FILEBEAT_OUT,
+    LOG_DIR,
     Balance,
     Lines,
     Tally,
@@ -111,6 +123,9 @@ class Options:
     settle_s: float = 180.0
     runs_root: Path = field(default_factory=manifest.runs_root)
     service_url: str = "http://127.0.0.1:8000"
+    mode: str = "native"  # or "compose": Filebeat on Docker-like json-file logs (a relay)
+    docker_max_size: int = 1024 * 1024  # compose mode: json-file max-size, bytes
+    docker_max_file: int = 3  # compose mode: json-file max-file
 
 
 @dataclass
@@ -326,6 +341,7 @@ class Soak:
         self.filebeat_down = False
         self.t0_ms = 0.0
         self.problems: list[str] = []  # injected faults that went wrong (the run still ends)
+        self.relay: Relay | None = None  # compose mode: rotations are Docker's
 
     def record(self, fault: Fault) -> None:
         with self.lock:
@@ -433,6 +449,10 @@ class Soak:
             if halt.wait(max(0.0, (at - now_ms()) / 1000)):
                 return
             start = now_ms()
+            if self.relay is not None:
+                self.relay.rotate()
+                self.record(Fault("rotation", start, now_ms(), "json-file: .1 -> .2, live -> .1"))
+                continue
             try:
                 self.native("service.sh", "rotate", timeout_s=30)
             except SoakError as exc:
@@ -516,10 +536,64 @@ def _wait_for(what: str, check: Callable[[], object], timeout_s: float, every_s:
         time.sleep(every_s)
 
 
+class RelayThread(threading.Thread):
+    """Compose mode: pumps the service's log lines into the Docker-like container logs."""
+
+    def __init__(self, relay: Relay, every_s: float = 0.05) -> None:
+        super().__init__(name="soak-docker-relay", daemon=True)
+        self.relay = relay
+        self.every_s = every_s
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.relay.pump()
+            self.halt.wait(self.every_s)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+        self.relay.pump()
+        self.relay.close()
+
+
+def _compose_mode(options: Options, native: Native) -> RelayThread:
+    """Native Filebeat off, the relay on, compose-mode Filebeat on (.run/containers/)."""
+    native("filebeat.sh", "stop")
+    sources = sorted(p for p in LOG_DIR.glob("*.ndjson"))
+    if not sources:
+        raise SoakError(f"no service log files in {LOG_DIR}")
+    relay = Relay(
+        sources, REPO / ".run" / "containers", options.docker_max_size, options.docker_max_file
+    )
+    thread = RelayThread(relay)
+    thread.start()
+    os.environ["FILEBEAT_MODE"] = "compose"  # every filebeat.sh call from here on
+    native("filebeat.sh", "start")
+    say(
+        f"compose mode: {len(sources)} containers in .run/containers/ (json-file, max-size"
+        f" {options.docker_max_size} B, max-file {options.docker_max_file}); Filebeat reads them"
+    )
+    return thread
+
+
+def _native_mode(native: Native, relay: RelayThread | None) -> None:
+    """Back from compose mode: compose-mode Filebeat off, the relay off, native Filebeat on."""
+    if relay is None:
+        return
+    native("filebeat.sh", "stop")
+    relay.stop()
+    os.environ.pop("FILEBEAT_MODE", None)
+    native("filebeat.sh", "start")
+
+
 def run(options: Options) -> int:
     problem = _preflight(options)
     if problem:
         print(f"soak: {problem}", file=sys.stderr)
+        return 2
+    if options.mode not in ("native", "compose"):
+        print(f"soak: --mode must be native or compose, not {options.mode!r}", file=sys.stderr)
         return 2
     folder = options.runs_root / f"soak-{manifest.run_id()}"
     folder.mkdir(parents=True)
@@ -540,6 +614,15 @@ def run(options: Options) -> int:
         native = Native(faults_log)
         watch = Watch(es, sightings_out)
         soak = Soak(options, folder, native, watch)
+        relay: RelayThread | None = None
+        if options.mode == "compose":
+            try:
+                relay = _compose_mode(options, native)
+            except SoakError as exc:
+                say(f"stopping: {exc}")
+                _native_mode(native, relay)
+                return 2
+            soak.relay = relay.relay
         load = subprocess.Popen(
             _load_command(options, folder), cwd=REPO, stdout=load_log, stderr=subprocess.STDOUT
         )
@@ -574,10 +657,12 @@ def run(options: Options) -> int:
             if rotator is not None:
                 rotator.join()
             watch.halt.set()
+            _native_mode(native, relay)
             return 2
         say(f"load finished (exit {load.returncode}); ledger: counting lines and documents")
         ledger = settle(es, watch.all_records(), since, options.settle_s)
         watch.stop()
+        _native_mode(native, relay)
     ledger.undecodable = decode_errors(es, decode_windows(soak.faults, started_ms, now_ms()))
     ledger.filebeat = filebeat_events(filebeat_since)
     lines = summary(options, folder, load_dir, soak, watch, ledger)

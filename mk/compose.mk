@@ -45,3 +45,7 @@ install-compose-validator: ## Debian's docker-compose (v1), only to validate doc
 		echo "WARNING: docker-compose missing and cannot apt-get it here (needs root on Debian);" \
 			"tests/unit/test_compose.py will fail until it is installed" >&2; \
 	fi
+
+.PHONY: compose-check
+compose-check: ## End to end on Docker: up --wait, short load, make verify, Kibana's data view, saved objects, a search
+	@$(HOST_PYTHON) setup/compose_check.py

@@ -6,8 +6,11 @@
 SOAK_RATE ?= 50
 SOAK_DURATION ?= 300
 SOAK_ES_OUTAGE ?= 60
+# MODE=compose: Filebeat's compose mode on Docker-like json-file logs (python -m loadgen soak
+# --mode compose: a relay plays Docker's json-file driver, rotations are Docker's).
+MODE ?= native
 
 .PHONY: soak
 soak: ## Load + faults (ES down 60 s, Filebeat SIGKILL, 12 rotations, 500 bursts): nothing lost or doubled?
 	native/stack.sh up >/dev/null
-	$(PY) -m loadgen soak --rate $(SOAK_RATE) --duration $(SOAK_DURATION) --es-outage $(SOAK_ES_OUTAGE)
+	$(PY) -m loadgen soak --rate $(SOAK_RATE) --duration $(SOAK_DURATION) --es-outage $(SOAK_ES_OUTAGE) --mode $(MODE)

@@ -6,6 +6,8 @@
 #   (status: one line: name, state, pid, port (none); exit 0 if it runs, else 3)
 #
 # `kill` is SIGKILL on purpose (the e2e tests use it to prove nothing is lost or doubled).
+# FILEBEAT_MODE=compose (`make soak MODE=compose`): inputs.d/compose.yml instead, on the
+# Docker-like .run/containers/<id>/<id>-json.log* that the soak's relay writes.
 # Registry (what was shipped up to where): .run/filebeat/data; logs: .run/filebeat/logs
 # and .run/filebeat/filebeat.out. Credentials: .secrets/trackstack_filebeat.env.
 set -euo pipefail
@@ -41,7 +43,8 @@ start() {
         set +a
         # *.ndjson* also matches rotated files (<name>.ndjson.<time>): a renamed file keeps
         # its fingerprint, so Filebeat reads it to the end instead of dropping its tail.
-        export TRACKSTACK_MODE=native TRACKSTACK_LOG_GLOB="$ROOT/.run/logs/*.ndjson*"
+        export TRACKSTACK_MODE="${FILEBEAT_MODE:-native}" TRACKSTACK_LOG_GLOB="$ROOT/.run/logs/*.ndjson*"
+        export TRACKSTACK_CONTAINER_LOG_GLOB="$ROOT/.run/containers/*/*-json.log*"
         export ES_HOSTS="${ES_HOSTS:-http://127.0.0.1:9200}"
         exec setsid "$binary" -e --path.config "$ROOT/filebeat" --path.home "$(dirname "$binary")" \
             --path.data "$RUN/data" --path.logs "$RUN/logs" >>"$RUN/filebeat.out" 2>&1
@@ -53,7 +56,7 @@ start() {
         running || { tail -n 20 "$RUN/filebeat.out" >&2; die "Filebeat exited at start"; }
         if tail -c "+$out_from" "$RUN/filebeat.out" 2>/dev/null |
             grep "Connection to backoff(elasticsearch(.*)) established" >/dev/null; then
-            log "up (pid $(cat "$PIDFILE")), shipping .run/logs/*.ndjson"
+            log "up (pid $(cat "$PIDFILE")), ${FILEBEAT_MODE:-native} mode"
             return
         fi
         sleep 0.5

@@ -10,7 +10,12 @@
 # directory 0750, files 0640. Docker Desktop may not allow chown on bind mounts; its file
 # sharing then lets every container read them anyway, so a failed chown is only reported.
 #
-# Environment: SECRETS_DIR (required), PYTHON (default: python).
+# RUNS_DIR (optional, compose mounts the checkout's runs/ there): made writable for the load
+# generator's container (uid 10001, group 0), so its run folders land on the host where
+# `make verify` and `make trace` read them: the host user's directory, group 0, mode 2775
+# (setgid: new run folders keep group 0).
+#
+# Environment: SECRETS_DIR (required), RUNS_DIR (optional), PYTHON (default: python).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,4 +29,11 @@ if ! chown "$owner:0" "$secrets_dir" "$secrets_dir"/*.env 2>/dev/null; then
 fi
 chmod 0750 "$secrets_dir"
 chmod 0640 "$secrets_dir"/*.env
+if [ -n "${RUNS_DIR:-}" ]; then
+    mkdir -p "$RUNS_DIR"
+    if ! chown "$owner:0" "$RUNS_DIR" 2>/dev/null; then
+        echo "init-secrets: warning: could not chown $RUNS_DIR to $owner:0" >&2
+    fi
+    chmod 2775 "$RUNS_DIR"
+fi
 echo "init-secrets: $secrets_dir ready (owner uid $owner, group 0, files 0640)"

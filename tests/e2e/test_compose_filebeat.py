@@ -28,10 +28,10 @@ import pytest
 import requests
 import yaml
 
+from loadgen.dockerlog import DOCKER_CHUNK, messages
 from loadgen.elastic import REPO
 from tests.e2e.conftest import Stack, poll_until
 
-DOCKER_CHUNK = 16 * 1024  # Docker splits a log line into messages of at most this many bytes
 FILEBEAT_SERVICE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["filebeat"]
 
 
@@ -40,15 +40,8 @@ def now() -> str:
 
 
 def docker_lines(line: str, stream: str = "stdout") -> list[str]:
-    """How Docker's json-file driver stores one line the container wrote: the line in
-    16 KiB chunks, only the last ending in a newline."""
-    data = (line + "\n").encode()
-    chunks = [data[i : i + DOCKER_CHUNK] for i in range(0, len(data), DOCKER_CHUNK)]
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
-    return [
-        json.dumps({"log": chunk.decode(), "stream": stream, "time": stamp}) + "\n"
-        for chunk in chunks
-    ]
+    """How Docker's json-file driver stores one line the container wrote (loadgen.dockerlog)."""
+    return [record.decode() for record in messages(line, stream)]
 
 
 def service_line(service: str, tracking_id: str | None, **fields: Any) -> dict[str, Any]:
@@ -183,7 +176,7 @@ def filebeat(tmp_path: Path, stack: Stack) -> Iterator[tuple[RunningFilebeat, Sa
         | {key: str(value) for key, value in FILEBEAT_SERVICE["environment"].items()}
         | {
             "ES_HOSTS": "http://127.0.0.1:9200",
-            "TRACKSTACK_CONTAINER_LOG_GLOB": str(sample.containers / "*" / "*-json.log"),
+            "TRACKSTACK_CONTAINER_LOG_GLOB": str(sample.containers / "*" / "*-json.log*"),
         }
     )
     output = tmp_path / "filebeat.out"
