@@ -8,7 +8,12 @@ the core imports no server.
 
 from __future__ import annotations
 
-_client_errors: tuple[type[BaseException], ...] = ()
+
+class IncompleteBody(EOFError):
+    """The request body ended before the Content-Length the client announced."""
+
+
+_client_errors: tuple[type[BaseException], ...] = (IncompleteBody,)
 
 
 def register_client_errors(*classes: type[BaseException]) -> None:

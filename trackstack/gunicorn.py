@@ -64,8 +64,9 @@ _error_answer: contextvars.ContextVar[_ErrorAnswer | None] = contextvars.Context
 
 
 def _status_of(resp: Any) -> int:
-    if isinstance(resp.status_code, int):
-        return int(resp.status_code)
+    code = getattr(resp, "status_code", None)  # unset on gunicorn's own error answers
+    if isinstance(code, int):
+        return code
     try:  # gunicorn's own error answers set only the "400 Bad Request" text
         return int(str(resp.status).split()[0])
     except (ValueError, IndexError):
@@ -102,9 +103,15 @@ class JsonLogger(glogging.Logger):
             answer.access_logged = True
         if not self.access_log_enabled:
             return
+        try:
+            self._request_access(resp, environ, request_time)
+        except Exception:  # gunicorn calls this from its error path too: never raise there
+            self.error_log.exception("could not write the access line")
+
+    def _request_access(self, resp: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         # The ID the response carried: the one the caller saw, generated or not.
         tracking_id = next(
-            (v for k, v in resp.headers if k.lower() == "x-tracking-id"),
+            (v for k, v in getattr(resp, "headers", ()) if k.lower() == "x-tracking-id"),
             environ.get(ENVIRON_KEY) or tracking_id_var.get(),
         )
         status = _status_of(resp)

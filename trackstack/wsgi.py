@@ -17,6 +17,7 @@ from typing import Any
 
 from trackstack import envelope
 from trackstack.context import trace_var, tracking_id_var
+from trackstack.errors import IncompleteBody
 from trackstack.ids import HEADER, REQUEST_HEADERS, choose
 from trackstack.tracecontext import TraceContext
 
@@ -61,6 +62,44 @@ def refused_warning(reason: str, tracking_id: str) -> None:
     )
 
 
+class CheckedInput:
+    """``wsgi.input`` that raises IncompleteBody when the body ends before CONTENT_LENGTH.
+
+    A server that frames the body itself (gunicorn sets ``wsgi.input_terminated``) hands the
+    app whatever arrived before the client closed; without this check a truncated body would
+    be parsed as if it were whole.
+    """
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self.stream = stream
+        self.remaining = length
+
+    def _account(self, data: bytes, wanted: int) -> bytes:
+        self.remaining -= len(data)
+        if len(data) < wanted:
+            raise IncompleteBody(f"request body ended {self.remaining} bytes early")
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        if wanted <= 0:
+            return b""
+        return self._account(self.stream.read(wanted), wanted)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        if wanted <= 0:
+            return b""
+        line: bytes = self.stream.readline(wanted)
+        if line.endswith(b"\n"):
+            self.remaining -= len(line)
+            return line
+        return self._account(line, wanted)
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
 class TrackingMiddleware:
     """``TrackingMiddleware(wsgi_app, policy="replace", reject_body=envelope_reject_body)``.
 
@@ -87,6 +126,9 @@ class TrackingMiddleware:
             environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_TRACESTATE")
         )
         environ[ENVIRON_KEY] = tracking_id
+        length = environ.get("CONTENT_LENGTH")
+        if length and length.isdigit() and int(length) > 0 and "wsgi.input" in environ:
+            environ["wsgi.input"] = CheckedInput(environ["wsgi.input"], int(length))
         added = [(HEADER, tracking_id), *trace.headers().items()]
         clock = self.clock
 

@@ -372,3 +372,118 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
     assert sorted(access) == sorted(sent) and len(sent) > 100
     reopened = [line for line in lines if line.get("event.action") == "log_reopened"]
     assert len(reopened) >= 10 * 3  # the master and both workers, every time
+
+
+def _exchange(port: int, request: bytes, close_write: bool = False) -> bytes:
+    """Send raw bytes, optionally end our side (EOF), read until the server closes or 3 s."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.sendall(request)
+        if close_write:
+            sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+                head, _, body = reply.partition(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
+                if length is not None and len(body) >= length:
+                    break
+        except TimeoutError:
+            pass
+    return reply
+
+
+POST = b"POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+# (raw request, end our side after sending?, status, dataset of the WARNING it must cause)
+ANSWERED_BY_GUNICORN = [
+    pytest.param(b"GARBAGE\r\n\r\n", False, 400, id="invalid-request-line"),
+    pytest.param(b"G@T / HTTP/1.1\r\nHost: t\r\n\r\n", False, 400, id="invalid-method"),
+    pytest.param(b"GET / HTTP/9.9\r\nHost: t\r\n\r\n", False, 400, id="invalid-http-version"),
+    pytest.param(b"GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n", False, 400, id="invalid-header-name"),
+    pytest.param(
+        b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n", False, 414, id="request-line-too-long"
+    ),
+    pytest.param(
+        b"GET / HTTP/1.1\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n", False, 431, id="header-too-large"
+    ),
+    pytest.param(
+        b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n",
+        False,
+        431,
+        id="too-many-headers",
+    ),
+    pytest.param(POST + b"Transfer-Encoding: gzip\r\n\r\n", False, 400, id="transfer-coding-gzip"),
+]
+CLIENT_BODY_ERRORS = [
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        False,
+        400,
+        id="chunk-size-not-hex",
+    ),
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+        False,
+        400,
+        id="chunk-missing-terminator",
+    ),
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5;a\x01b\r\nhello\r\n0\r\n\r\n",
+        False,
+        400,
+        id="chunk-extension-invalid",
+    ),
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhel", True, 400, id="chunked-body-cut-off"
+    ),
+    pytest.param(POST + b'Content-Length: 100\r\n\r\n{"username":', True, 400, id="body-shorter"),
+]
+
+
+@pytest.mark.parametrize(("request_bytes", "close_write", "status"), ANSWERED_BY_GUNICORN)
+def test_gunicorns_own_answers_have_one_access_line(
+    server: Server, request_bytes: bytes, close_write: bool, status: int
+) -> None:
+    """A request gunicorn refuses itself: JSON envelope with an ID, and exactly one access line
+    with its status, client.ip and that ID."""
+    before = len(server.lines())
+    reply = _exchange(server.port, request_bytes, close_write)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status), head[:80]
+    tracking_id = json.loads(body)["tracking_id"]
+    assert f"X-Tracking-ID: {tracking_id}".encode() in head
+    new = server.settle(0.3)[before:]
+    access = [line for line in new if line["event"]["dataset"] == "trackstack.access"]
+    assert [line.get("tracking_id") for line in access].count(tracking_id) == 1, access
+    access = [line for line in access if line.get("tracking_id") == tracking_id]
+    assert access[0]["http"]["response"]["status_code"] == status
+    assert access[0]["client"]["ip"] == "127.0.0.1"
+    assert access[0]["tracking_id"] == tracking_id
+    assert not [line for line in new if line["log"]["level"] == "error"]
+    assert not [line for line in access if line["http"]["response"]["status_code"] == 0]
+
+
+@pytest.mark.parametrize(("request_bytes", "close_write", "status"), CLIENT_BODY_ERRORS)
+def test_client_body_errors_are_400_with_a_warning(
+    server: Server, request_bytes: bytes, close_write: bool, status: int
+) -> None:
+    """A broken body is the client's fault: 400 envelope, a WARNING, no ERROR, one access line."""
+    before = len(server.lines())
+    reply = _exchange(server.port, request_bytes, close_write)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head[:80]
+    envelope = json.loads(body)
+    assert envelope["code"] == 400
+    tracking_id = envelope["tracking_id"]
+    new = [line for line in server.settle(0.3)[before:] if line.get("tracking_id") == tracking_id]
+    levels = [line["log"]["level"] for line in new]
+    assert "warning" in levels and "error" not in levels
+    access = [line for line in new if line["event"]["dataset"] == "trackstack.access"]
+    assert [line["http"]["response"]["status_code"] for line in access] == [status]
