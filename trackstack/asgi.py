@@ -124,6 +124,16 @@ class TrackingMiddleware:
             elif message["type"] == "http.response.body":
                 response["bytes"] += len(message.get("body", b""))
             await send(message)
+            if (
+                self.access_log
+                and message["type"] == "http.response.body"
+                and not message.get("more_body", False)
+            ):
+                # The response is complete: log it now, not when the app returns (a
+                # BackgroundTasks job runs after this, inside the app call, and is not
+                # part of the response's duration).
+                response["logged"] = 1
+                self._log_access(scope, wanted, tracking_id, response, started)
 
         id_token = tracking_id_var.set(tracking_id)
         trace_token = trace_var.set(trace)
@@ -168,7 +178,7 @@ class TrackingMiddleware:
                 )
                 await _send_json(send_with_id, 500, body)
         finally:
-            if self.access_log:
+            if self.access_log and not response.get("logged"):
                 self._log_access(scope, wanted, tracking_id, response, started)
             if debug_token is not None:
                 request_debug_var.reset(debug_token)
