@@ -28,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 
 from orders import create_app, logfiles
 from orders.config import Settings
+from orders.protocol import TrackingH11Protocol
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -59,6 +60,7 @@ def config(settings: Settings) -> uvicorn.Config:
         host=os.environ.get("BIND_HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "8000")),
         workers=settings.workers,
+        http=TrackingH11Protocol,  # its own 400 answers are the envelope, with an ID
         log_config=None,  # trackstack's pipeline (configure_logging) is the only one
         access_log=False,  # trackstack's middleware writes the access line
         server_header=False,
