@@ -120,7 +120,8 @@ def configure(settings: Settings, clock: Clock = utc_now) -> DailyFile | None:
     """Set up this process's logging (call once per process, before it serves).
 
     With LOG_DIR: opens this process's own file, starts its midnight rotation, returns it.
-    With LOG_FILE: SIGUSR1 reopens the file (the caller must be the main thread).
+    With LOG_FILE: SIGUSR1 reopens the file (the caller must be the main thread). Without
+    either, SIGUSR1 is ignored, as uvicorn's manager ignores it.
     """
     tracking = settings.tracking()
     daily = None
@@ -140,9 +141,14 @@ def configure(settings: Settings, clock: Clock = utc_now) -> DailyFile | None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if daily is not None:
         daily.start()
-    elif settings.log_file:
-        log_file = settings.log_file
+    log_file = settings.log_file
+    if daily is None and log_file:
         signal.signal(signal.SIGUSR1, lambda signum, frame: reopen(log_file))
+    else:
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    # A worker starts with SIGUSR1 blocked (orders.main spawns it so): a rotation signalled
+    # while it started is delivered now, to the handler above.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
     return daily
 
 

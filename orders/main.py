@@ -19,8 +19,11 @@ Environment: PORT (8000), BIND_HOST (127.0.0.1), WEB_CONCURRENCY (2), plus order
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -41,8 +44,39 @@ def worker_app() -> FastAPI:
     return create_app(settings)
 
 
+@contextlib.contextmanager
+def _usr1_held() -> Iterator[None]:
+    """SIGUSR1 blocked while workers are spawned. A blocked signal stays blocked across fork
+    and exec, so a worker that gets SIGUSR1 before it installed its handler holds it pending
+    (instead of dying of the default action) until orders.logfiles.configure unblocks it; here
+    a SIGUSR1 that came meanwhile is delivered when this block ends. Nothing is lost."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+
+
 class Manager(Multiprocess):
     """uvicorn's process manager, plus: SIGUSR1 reopens LOG_FILE here and in every worker."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        # Multiprocess queues signals and looks at the queue every 0.5 s; a rename-based
+        # rotation wants the new file now, so SIGUSR1 is handled as it arrives.
+        signal.signal(signal.SIGUSR1, lambda signum, frame: self.handle_usr1())
+
+    def init_processes(self) -> None:
+        with _usr1_held():
+            super().init_processes()
+
+    def keep_subprocess_alive(self) -> None:
+        with _usr1_held():
+            super().keep_subprocess_alive()
+
+    def restart_all(self) -> None:
+        with _usr1_held():
+            super().restart_all()
 
     def handle_usr1(self) -> None:
         log_file = Settings.from_env().log_file
@@ -66,6 +100,9 @@ def config(settings: Settings) -> uvicorn.Config:
         server_header=False,
         timeout_keep_alive=5,  # as gunicorn's keepalive for the Flask service
         timeout_graceful_shutdown=20,
+        # The manager pings each worker and kills one that does not answer in time; a spawned
+        # worker imports everything anew, which takes seconds on a busy 2-core machine.
+        timeout_worker_healthcheck=30,
         h11_max_incomplete_event_size=8190,  # header bytes, as gunicorn's limit there
     )
 
