@@ -243,7 +243,7 @@ _SCALARS = frozenset({str, int, float, bool})
 # _AS_IS when every one stays. Placement depends only on the names, and the same few shapes
 # (the access line, the app's own lines) repeat on every request.
 Plan = tuple[tuple[int, str, bool], ...]
-_AS_IS: Plan = ()
+_AS_IS: Plan = ((-1, "as is", False),)  # a sentinel, never applied
 _plans: dict[tuple[Any, ...], Plan] = {}
 
 
