@@ -72,6 +72,7 @@ OWN_FIELDS = frozenset(
     }
 )
 ERROR_FIELDS = frozenset({"error.type", "error.message", "error.stack_trace"})
+_OWN_AND_ERROR_FIELDS = OWN_FIELDS | ERROR_FIELDS
 # Set per request by trackstack's filter or an adapter; never the one that moves.
 CONTEXT_FIELDS = frozenset({"tracking_id", "trace.id", "span.id"})
 # Fields Filebeat adds to every event after (or before) parsing the line: filestream's
@@ -123,8 +124,15 @@ class Datasets:
 
     def __init__(self, prefix: str = "trackstack") -> None:
         self.app, self.access, self.server = (f"{prefix}.{k}" for k in ("app", "access", "server"))
+        self._by_logger: dict[str, str] = {}
 
     def __call__(self, logger_name: str) -> str:
+        dataset = self._by_logger.get(logger_name)
+        if dataset is None:
+            dataset = self._by_logger[logger_name] = self._choose(logger_name)
+        return dataset
+
+    def _choose(self, logger_name: str) -> str:
         if logger_name.endswith(".access") and logger_name.split(".")[0] in (
             "gunicorn",
             "uvicorn",
@@ -230,59 +238,127 @@ def _as_label(value: Any) -> Any:
     return _dump({"v": value})[5:-1]
 
 
-def place_fields(
-    doc: dict[str, Any], fields: Iterable[tuple[Any, Any]], protected: frozenset[str]
-) -> None:
-    """Add a record's ``fields`` to ``doc`` (the formatter's own keys) by the module's rule.
+_SCALARS = frozenset({str, int, float, bool})
+# (protected keys, the record's field names in iteration order) -> where each one goes, or
+# _AS_IS when every one stays. Placement depends only on the names, and the same few shapes
+# (the access line, the app's own lines) repeat on every request.
+Plan = tuple[tuple[int, str, bool], ...]
+_AS_IS: Plan = ((-1, "as is", False),)  # a sentinel, never applied
+_plans: dict[tuple[Any, ...], Plan] = {}
 
-    ``protected``: keys of ``doc`` that never move (the formatter's own and the error fields
-    it wrote). Mutates ``doc``; None values are skipped.
+
+def place_fields(
+    doc: dict[str, Any],
+    fields: Mapping[Any, Any],
+    names: Iterable[Any],
+    protected: frozenset[str],
+) -> None:
+    """Add ``fields[name]`` for each of ``names`` to ``doc`` by the module's rule.
+
+    ``protected``: the keys ``doc`` holds now (the formatter's own and its error fields);
+    they never move. Mutates ``doc``; None values are skipped. When a dict value is
+    flattened, names are taken in ``fields``' order, so of two spellings of one key the
+    first one set stays.
     """
-    moved: list[tuple[str, Any]] = []
-    placed: list[str] = []
-    for raw_key, value in fields:
-        if value is None:
+    names = tuple(names)
+    shape = (protected, names)
+    plan = _plans.get(shape)
+    if plan is None:
+        if any(_is_mapping(fields[name]) for name in names):
+            _place_flattened(doc, fields, names, protected)
+            return
+        keys = [name if type(name) is str else str(name) for name in names]
+        plan = _plan(protected, keys)
+        if not any(moved for _, _, moved in plan) and keys == list(names):
+            plan = _AS_IS
+        if len(_plans) > 1024:  # shapes built from data must not grow this without bound
+            _plans.clear()
+        _plans[shape] = plan
+    if plan is _AS_IS:  # the common case: as fast as a plain copy
+        for name in names:
+            value = fields[name]
+            if value is not None:
+                if type(value) not in _SCALARS and isinstance(value, Mapping):
+                    for written in names:
+                        doc.pop(written, None)
+                    _place_flattened(doc, fields, names, protected)
+                    return
+                doc[name] = value
+        return
+    if any(_is_mapping(fields[name]) for name in names):
+        _place_flattened(doc, fields, names, protected)
+        return
+    for index, target, moved in plan:
+        value = fields[names[index]]
+        if value is not None:
+            doc[target] = _as_label(value) if moved else value
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) not in _SCALARS and value is not None and isinstance(value, Mapping)
+
+
+def _place_flattened(
+    doc: dict[str, Any],
+    fields: Mapping[Any, Any],
+    names: tuple[Any, ...],
+    protected: frozenset[str],
+) -> None:
+    """The general case: dict values flattened into dotted keys, names in ``fields``' order."""
+    wanted = set(names)
+    keys: list[str] = []
+    values: list[Any] = []
+    for name, value in fields.items():
+        if value is None or name not in wanted:
             continue
-        key = raw_key if type(raw_key) is str else str(raw_key)
-        if isinstance(value, Mapping):
+        key = name if type(name) is str else str(name)
+        if _is_mapping(value):
             flat: list[tuple[str, Any]] = []
             _flatten(key, value, flat)
             for sub_key, sub_value in flat:
                 if sub_value is not None:
-                    _place_one(doc, sub_key, sub_value, moved, placed)
+                    keys.append(sub_key)
+                    values.append(sub_value)
             continue
-        _place_one(doc, key, value, moved, placed)
+        keys.append(key)
+        values.append(value)
+    for index, target, moved in _plan(protected, keys):
+        doc[target] = _as_label(values[index]) if moved else values[index]
+
+
+def _plan(protected: frozenset[str], keys: list[str]) -> Plan:
+    """Where each of ``keys`` goes: (its index, the key it is written under, moved?)."""
+    owner: dict[str, int] = dict.fromkeys(protected, -1)  # key in the line -> field index
+    moved: list[tuple[int, str]] = []
+    dotted: list[tuple[str, tuple[str, ...]]] = []
+    for index, key in enumerate(keys):
+        allowed, parents = _judge(key)
+        if not allowed or key in owner:  # owner: the protected keys and earlier spellings
+            moved.append((index, key))
+            continue
+        owner[key] = index
+        if parents:
+            dotted.append((key, parents))
     # A value that is also the prefix of another key: the value moves, unless it is ours.
-    for key in placed:
-        _, parents = _judge(key)
+    for key, parents in dotted:
         for parent in parents:
-            if parent in doc:
-                if parent in protected or parent in CONTEXT_FIELDS:
-                    if key in doc:
-                        moved.append((key, doc.pop(key)))
+            if key not in owner:
+                break
+            if parent in owner:
+                if owner[parent] < 0 or parent in CONTEXT_FIELDS:
+                    moved.append((owner.pop(key), key))
                 else:
-                    moved.append((parent, doc.pop(parent)))
-    for key, value in moved:
-        doc[_free_label(doc, key)] = _as_label(value)
-
-
-def _place_one(
-    doc: dict[str, Any],
-    key: str,
-    value: Any,
-    moved: list[tuple[str, Any]],
-    placed: list[str],
-) -> None:
-    allowed, parents = _judge(key)
-    if not allowed or key in doc:  # doc holds the protected keys and any earlier spelling
-        moved.append((key, value))
-        return
-    doc[key] = value
-    if parents:
-        placed.append(key)
+                    moved.append((owner.pop(parent), parent))
+    placed = [(index, key, False) for key, index in owner.items() if index >= 0]
+    for index, key in moved:
+        label = _free_label(owner, key)
+        owner[label] = index
+        placed.append((index, label, True))
+    return tuple(placed)
 
 
 def _free_label(doc: dict[str, Any], key: str) -> str:
+    """``labels.<key with "." as "_">``, or with ``_2``, ``_3``... if taken in ``doc``."""
     name = key.replace(".", "_")
     base = MOVED_PREFIX + (name if name.strip() and not name.startswith("_") else "key" + name)
     candidate, n = base, 1
@@ -323,14 +399,13 @@ class EcsFormatter(logging.Formatter):
             self._second = second
         return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
-    def _message(self, record: logging.LogRecord) -> str:
+    @staticmethod
+    def _message(record: logging.LogRecord) -> str:
         try:
             message = record.getMessage()
         except Exception as exc:  # a format string and arguments that do not match
             message = f"{_safe_repr(record.msg)} (message not formatted: {type(exc).__name__})"
-        if type(message) is not str:
-            message = _safe_repr(message)
-        return self.redactor.text(message)
+        return message if type(message) is str else _safe_repr(message)
 
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         """The record as ECS fields with dotted keys ("event.dataset"); building nested
@@ -338,7 +413,7 @@ class EcsFormatter(logging.Formatter):
         doc: dict[str, Any] = {
             "@timestamp": self._timestamp(record.created),
             "log.level": record.levelname.lower(),
-            "message": self._message(record),
+            "message": self.redactor.text(self._message(record)),
             "ecs.version": ECS_VERSION,
             "service.name": self.service_name,
             "event.dataset": self.datasets(record.name),
@@ -354,13 +429,9 @@ class EcsFormatter(logging.Formatter):
             doc["error.stack_trace"] = self.redactor.text(
                 "".join(traceback.format_exception(exc_type, exc, tb))
             )
-            protected = OWN_FIELDS | ERROR_FIELDS
-        # In the order they were set, so that of two spellings of one key the first stays.
-        place_fields(
-            doc,
-            ((k, v) for k, v in record.__dict__.items() if k not in _RECORD_FIELDS),
-            protected,
-        )
+            protected = _OWN_AND_ERROR_FIELDS
+        fields = record.__dict__
+        place_fields(doc, fields, fields.keys() - _RECORD_FIELDS, protected)
         return doc
 
     def format(self, record: logging.LogRecord) -> str:

@@ -48,7 +48,14 @@ def choose(header: Callable[[str], str | None], policy: str = "replace") -> tupl
         for name in REQUEST_HEADERS:
             supplied = header(name)
             if supplied is not None:
-                if is_valid(supplied):
-                    return supplied, None
-                return new_id(), invalid_reason(supplied)
+                return accept(supplied)
     return new_id(), None
+
+
+def accept(supplied: str | None) -> tuple[str, str | None]:
+    """(``supplied`` if valid else a new ID, reason it was refused or None); None: a new ID."""
+    if supplied is None:
+        return new_id(), None
+    if is_valid(supplied):
+        return supplied, None
+    return new_id(), invalid_reason(supplied)

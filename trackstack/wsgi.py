@@ -18,7 +18,7 @@ from typing import Any
 from trackstack import envelope
 from trackstack.context import trace_var, tracking_id_var
 from trackstack.errors import IncompleteBody
-from trackstack.ids import HEADER, REQUEST_HEADERS, choose
+from trackstack.ids import HEADER, REQUEST_HEADERS, accept
 from trackstack.tracecontext import TraceContext
 
 StartResponse = Callable[..., Any]
@@ -28,7 +28,7 @@ ENVIRON_KEY = "trackstack.tracking_id"  # the chosen ID, for servers' access log
 RejectBody = Callable[[str, str, str], bytes]
 
 log = logging.getLogger("trackstack")
-_WSGI_NAMES = {name: "HTTP_" + name.upper().replace("-", "_") for name in REQUEST_HEADERS}
+_WSGI_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in REQUEST_HEADERS)
 
 
 def envelope_reject_body(method: str, path: str, tracking_id: str) -> bytes:
@@ -121,7 +121,13 @@ class TrackingMiddleware:
         self.clock = HttpDate() if date_header else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        tracking_id, refused = choose(lambda name: environ.get(_WSGI_NAMES[name]), self.policy)
+        supplied = None
+        if self.policy != "ignore":  # ids.choose, inlined: this runs on every request
+            for key in _WSGI_KEYS:
+                supplied = environ.get(key)
+                if supplied is not None:
+                    break
+        tracking_id, refused = accept(supplied)
         trace = TraceContext.for_request(
             environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_TRACESTATE")
         )

@@ -198,3 +198,15 @@ def test_example_lines_all_carry_the_tracking_id(running: tuple[int, Path]) -> N
         if line["tracking_id"] == "example-2"
     ] == [404]
     assert all(line["service"]["name"] == "example" for line in lines)
+
+
+def test_readme_shows_the_examples_as_they_are() -> None:
+    """Each python block of "Use it in your own app" is the code of an example file."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Use it in your own app", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```python\n")[1:]
+    sources = [path.read_text() for path in (ROOT / "examples").glob("*.py")]
+    assert len(blocks) == 3
+    for block in blocks:
+        code = block.split("```", 1)[0]
+        assert any(code in source for source in sources), code[:200]

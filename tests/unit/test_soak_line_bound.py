@@ -21,7 +21,7 @@ def error_record(text: str) -> logging.LogRecord:
     except RuntimeError:
         exc_info = sys.exc_info()
     return logging.LogRecord(
-        "service.responses", logging.ERROR, __file__, 1, "unhandled RuntimeError", (), exc_info
+        "trackstack.flask", logging.ERROR, __file__, 1, "unhandled RuntimeError", (), exc_info
     )
 
 

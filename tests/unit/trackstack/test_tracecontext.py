@@ -7,6 +7,7 @@ import pytest
 from opentelemetry import trace as otel_trace
 
 from trackstack import TraceContext
+from trackstack.tracecontext import PROPAGATOR
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -52,3 +53,23 @@ def test_the_applications_current_span_wins() -> None:
         "0af7651916cd43dd8448eb211c80319c",
         "b7ad6b7169203331",
     )
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "tracestate"),
+    [
+        pytest.param(None, None, id="new-trace"),
+        pytest.param(PARENT, None, id="child"),
+        pytest.param(PARENT.replace("-01", "-00"), "a=1,b=2", id="unsampled-with-state"),
+    ],
+)
+def test_headers_are_what_the_opentelemetry_propagator_writes(
+    traceparent: str | None, tracestate: str | None
+) -> None:
+    """The response/outbound headers equal PROPAGATOR.inject's for the same span."""
+    trace = TraceContext.for_request(traceparent, tracestate)
+    for span in (trace, trace.child()):
+        injected: dict[str, str] = {}
+        context = otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(span.span_context()))
+        PROPAGATOR.inject(injected, context)
+        assert span.headers() == injected
