@@ -1,4 +1,4 @@
-"""Cost of formatting one access line: ecs-logging's StdlibFormatter vs service.logs.EcsFormatter.
+"""Cost of formatting one access line: ecs-logging's StdlibFormatter vs trackstack.ecs.EcsFormatter.
 
 Both format the same record, alternately, in one run. Printed, not asserted.
 """
@@ -10,8 +10,8 @@ import timeit
 
 import ecs_logging
 
-from service.logs import EcsFormatter
-from service.redact import Redactor
+from trackstack.ecs import EcsFormatter
+from trackstack.redact import Redactor
 
 
 def access_record() -> logging.LogRecord:
@@ -39,7 +39,7 @@ def main() -> None:
     record = access_record()
     formatters = {
         "ecs-logging StdlibFormatter": ecs_logging.StdlibFormatter(),
-        "service.logs.EcsFormatter": EcsFormatter("trackstack-service", Redactor()),
+        "trackstack.ecs.EcsFormatter": EcsFormatter("trackstack-service", Redactor()),
     }
     best: dict[str, float] = {}
     for _ in range(3):
@@ -50,7 +50,7 @@ def main() -> None:
             best[name] = min(best.get(name, 1.0), seconds / 5000)
     for name, seconds in best.items():
         print(f"{name:<30} {seconds * 1e6:6.1f} us per access line")
-    ratio = best["ecs-logging StdlibFormatter"] / best["service.logs.EcsFormatter"]
+    ratio = best["ecs-logging StdlibFormatter"] / best["trackstack.ecs.EcsFormatter"]
     print(f"ecs-logging / ours: {ratio:.1f}x")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from bench.bare_app import create_app as create_bare
 from service import create_app
 from service.config import Settings
-from service.tracking import TrackingMiddleware
+from trackstack.wsgi import TrackingMiddleware
 
 ENVIRON = {
     "REQUEST_METHOD": "GET",

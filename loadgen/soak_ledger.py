@@ -29,7 +29,7 @@ from loadgen.watch import batches
 LOG_DIR = REPO / ".run" / "logs"
 FILEBEAT_OUT = REPO / ".run" / "filebeat" / "filebeat.out"  # native/filebeat.sh appends here
 LOG_GLOB = "*.ndjson*"  # the live files and the rotated <name>.ndjson.<time> ones
-# What service/logs.py writes instead of a record it cannot fit into the line bound, and
+# What trackstack/ecs.py writes instead of a record it cannot fit into the line bound, and
 # the mark it leaves where it cut a string to fit (JSON-escaped, as every line is ASCII).
 TOO_LARGE = "log record too large to write; dropped its fields"
 CUT_MARK = b"[truncated]"

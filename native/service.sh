@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The service without Docker, as compose runs it: two instances, one tracking ID across both.
 #
-#   native/service.sh start    instance "trackstack-service" on :8000 calls instance
-#                              "trackstack-orders" on :8001 for /api/orders/<id>
-#   native/service.sh stop     SIGTERM (graceful: gunicorn drains), SIGKILL after a timeout
+#   native/service.sh start    instance "trackstack-service" on :8000 (Flask, gunicorn +
+#                              gevent) calls "trackstack-orders" on :8001 (FastAPI, uvicorn
+#                              workers: python -m orders) for /api/orders/<id>
+#   native/service.sh stop     SIGTERM (graceful: gunicorn/uvicorn drain), SIGKILL after a timeout
 #   native/service.sh status   one line per instance (name, state, pid, port); exit 0 if both run, else 3
 #   native/service.sh rotate   rename each log to <name>.ndjson.<UTC time>, then SIGUSR1:
-#                              gunicorn reopens LOG_FILE (Filebeat follows the rename)
+#                              gunicorn / orders' manager reopen LOG_FILE in every process
+#                              (Filebeat follows the rename)
 #
 # Each instance's stdout+stderr is appended to .run/logs/<name>.ndjson: the files Filebeat's
 # native input reads (TRACKSTACK_LOG_GLOB). pids in .run/service/. Extra settings for the
@@ -19,8 +21,8 @@ RUN="$ROOT/.run/service"
 LOGS="$ROOT/.run/logs"
 PY="$ROOT/.venv/bin/python"
 STOP_TIMEOUT="${SERVICE_STOP_TIMEOUT:-30}"
-# name:port:downstream port
-INSTANCES=("trackstack-service:8000:8001" "trackstack-orders:8001:8001")
+# name:port:downstream port:app (service = Flask under gunicorn, orders = FastAPI under uvicorn)
+INSTANCES=("trackstack-service:8000:8001:service" "trackstack-orders:8001:8001:orders")
 
 log() { printf 'service.sh: %s\n' "$*"; }
 die() { printf 'service.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -30,7 +32,7 @@ running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 status_line() { printf '%-19s %-8s %-10s %s\n' "$1" "$2" "${3:+pid $3}" "port $4"; }
 
 start_one() {
-    local name=$1 port=$2 downstream=$3 pidfile="$RUN/$1.pid"
+    local name=$1 port=$2 downstream=$3 app=$4 pidfile="$RUN/$1.pid"
     if running "$pidfile"; then
         log "$name already running (pid $(cat "$pidfile"))"
         return
@@ -43,10 +45,14 @@ start_one() {
         # LOG_FILE: the service reopens it on SIGUSR1, so `native/service.sh rotate` can
         # rename it away. The shell redirect catches anything before logging is set up.
         export LOG_FILE="$LOGS/$name.ndjson"
+        if [[ $app == orders ]]; then
+            echo "$BASHPID" >"$pidfile" # exec keeps the pid: the manager's
+            exec setsid "$PY" -m orders >>"$LOGS/$name.ndjson" 2>&1
+        fi
         exec setsid "$PY" -m gunicorn -c service/gunicorn.conf.py --pid "$pidfile" \
             >>"$LOGS/$name.ndjson" 2>&1
     ) &
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         if curl -fsS -o /dev/null "http://127.0.0.1:$port/api/health" 2>/dev/null; then
             log "$name up on 127.0.0.1:$port (log: .run/logs/$name.ndjson)"
             return
@@ -54,7 +60,7 @@ start_one() {
         sleep 0.2
     done
     tail -n 20 "$LOGS/$name.ndjson" >&2 || true
-    die "$name did not answer on 127.0.0.1:$port within 20 s"
+    die "$name did not answer on 127.0.0.1:$port within 60 s"
 }
 
 stop_one() {
@@ -90,8 +96,8 @@ start)
         export DEBUG_LOG_TOKEN
     fi
     for spec in "${INSTANCES[@]}"; do
-        IFS=: read -r name port downstream <<<"$spec"
-        start_one "$name" "$port" "$downstream"
+        IFS=: read -r name port downstream app <<<"$spec"
+        start_one "$name" "$port" "$downstream" "$app"
     done
     ;;
 stop)

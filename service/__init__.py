@@ -1,5 +1,5 @@
 """trackstack's demo service. ``create_app()`` only wires; logging is configured before it
-(``service.logs.configure_logging``, which gunicorn's logger class calls)."""
+(``trackstack.configure_logging``, which gunicorn's logger class calls)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ if TYPE_CHECKING:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    # Imported here, not at module level: gunicorn's master imports service.server (and so
-    # this package) before the gevent worker monkey-patches, and requests pulls in ssl.
+    # Imported here, not at module level: gunicorn's master imports this package (through
+    # gunicorn.conf.py) before the gevent worker monkey-patches, and requests pulls in ssl.
     from flask import Flask
 
-    from service import api, debugging, faults, responses
+    from service import api, faults
     from service.config import Settings
-    from service.redact import Redactor
-    from service.responses import ResponseClock
-    from service.tracking import TrackingMiddleware
+    from trackstack.flask import Tracking
 
     class SyncFlask(Flask):
         """Flask that skips its is-this-a-coroutine check on every view and hook call: this
@@ -35,12 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["trackstack.redactor"] = Redactor(settings.redact_keys)
-    responses.init_app(app)
-    debugging.init_app(app)
+    Tracking(app, settings.tracking())
     faults.init_app(app)
     api.init_app(app)
-    app.wsgi_app = ResponseClock(  # type: ignore[method-assign]
-        TrackingMiddleware(app.wsgi_app, settings.tracking_id_policy)
-    )
     return app

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import trackstack
+
 POLICIES = ("replace", "reject", "ignore")
 LOG_FORMATS = ("json", "console")
 
@@ -50,6 +52,20 @@ class Settings:
     fault_latency_ms: int = 0
     db_latency_ms: int = 100
     max_body_bytes: int = 1024 * 1024
+
+    def tracking(self) -> trackstack.Settings:
+        """The part trackstack (the library) needs, with the demo's own loggers debuggable."""
+        return trackstack.Settings(
+            service_name=self.service_name,
+            tracking_id_policy=self.tracking_id_policy,
+            log_level=self.log_level,
+            log_format=self.log_format,
+            log_max_line_bytes=self.log_max_line_bytes,
+            log_file=self.log_file,
+            debug_log_token=self.debug_log_token,
+            redact_keys=self.redact_keys,
+            debug_loggers=("service",),
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

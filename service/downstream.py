@@ -1,21 +1,15 @@
-"""Outbound HTTP calls that carry the tracking ID and a child traceparent, and log one
-``event.action: dependency_call`` line each (host and path, never the query)."""
+"""Outbound HTTP calls to the other demo service, through trackstack's requests adapter (the
+tracking ID, a child traceparent, one ``dependency_call`` line each)."""
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from service import faults, tracking
-
-log = logging.getLogger(__name__)
+from service import faults
+from trackstack.requests import tracking_session
 
 
 class _StaleConnectionRetry(Retry):
@@ -34,7 +28,6 @@ class Downstream:
     def __init__(self, base_url: str, timeout_s: float) -> None:
         self.base_url = base_url
         self.timeout_s = timeout_s
-        self.session = requests.Session()
         # A pooled keep-alive connection can be closed by the other side just as a request
         # goes out on it ("Remote end closed connection without response"): seen under load
         # when the downstream's keep-alive timer fired. GET is idempotent, so try it again
@@ -42,36 +35,16 @@ class Downstream:
         retry = _StaleConnectionRetry(
             total=2, connect=2, read=1, status=0, other=0, allowed_methods={"GET"}
         )
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        # trackstack's adapter adds X-Tracking-ID and a child traceparent, and logs one
+        # dependency_call line per call.
+        self.session = tracking_session(max_retries=retry)
 
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        url = f"{self.base_url}{path}"
-        target = urlsplit(url)
-        headers, child_span = tracking.outbound_headers()
-        headers.update(faults.forwarded())
-        started = time.perf_counter_ns()
-        status: int | None = None
-        try:
-            response = self.session.get(url, params=params, headers=headers, timeout=self.timeout_s)
-            status = response.status_code
-            response.raise_for_status()
-            return response.json()
-        finally:
-            log.info(
-                "dependency call GET %s%s -> %s",
-                target.netloc,
-                target.path,
-                status or "failed",
-                extra={
-                    "event.action": "dependency_call",
-                    "event.duration": time.perf_counter_ns() - started,
-                    "event.outcome": "success" if status and status < 400 else "failure",
-                    "destination.address": target.hostname,
-                    "url.domain": target.hostname,
-                    "url.path": target.path,
-                    "http.request.method": "GET",
-                    "http.response.status_code": status,
-                    "span.id": child_span,
-                },
-            )
+        response = self.session.get(
+            f"{self.base_url}{path}",
+            params=params,
+            headers=faults.forwarded(),
+            timeout=self.timeout_s,
+        )
+        response.raise_for_status()
+        return response.json()

@@ -7,18 +7,28 @@ LOG_FILE (unset: stdout; set: append there, and reopen it on SIGUSR1 after a ren
 
 import os
 
+from service.config import Settings
+from trackstack.gunicorn import JsonLogger
+
+
+class ServiceLogger(JsonLogger):
+    """trackstack's gunicorn logger, with the demo's settings (its service name, its loggers)."""
+
+    settings_factory = staticmethod(lambda: Settings.from_env().tracking())
+
+
 wsgi_app = "service:create_app()"
 bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "service.server.TrackingGeventWorker"
+worker_class = "trackstack.gunicorn.TrackingGeventWorker"
 worker_connections = int(os.environ.get("GEVENT_CONNECTIONS", "1000"))
 keepalive = 5
 timeout = 30
 graceful_timeout = 20
 
 # Every line is JSON on stdout: gunicorn's own lines and the access log go through
-# service.logs via this logger class; "-" only switches the access log on.
-logger_class = "service.server.JsonLogger"
+# trackstack's pipeline via this logger class; "-" only switches the access log on.
+logger_class = ServiceLogger
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -13,7 +13,7 @@ import pytest
 
 from service import create_app
 from service.config import Settings
-from service.logs import configure_logging
+from trackstack import configure_logging
 
 DEBUG_TOKEN = "let-me-debug-0123456789"
 
@@ -52,7 +52,7 @@ def log_lines(tmp_path: Path, settings: Settings) -> Iterator[Callable[[], list[
     """A function returning every line logged so far, each parsed as one JSON object."""
     path = tmp_path / "out.ndjson"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    handler = configure_logging(settings, fd=fd)
+    handler = configure_logging(settings.tracking(), fd=fd)
 
     def read() -> list[dict[str, Any]]:
         handler.flush()

@@ -1,5 +1,12 @@
-"""The real server, started the way `make serve` starts it (gunicorn, gevent workers), under
-concurrent keep-alive traffic and hostile input. Every output line must be one JSON object."""
+"""The real servers, under concurrent keep-alive traffic and hostile input: ONE contract, one
+table, run against both services. Every output line must be one JSON object.
+
+* ``flask-gunicorn``: service/ as `make serve` starts it (gunicorn, gevent workers)
+* ``fastapi-uvicorn``: orders/ as native/service.sh and compose start it (``python -m orders``:
+  uvicorn's worker manager, asyncio)
+
+The tests that check gunicorn's own answers (its 414/431 and broken-body handling) run
+against the Flask service only."""
 
 from __future__ import annotations
 
@@ -33,16 +40,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_gunicorn(env: dict[str, str], stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
-    """gunicorn as `make serve` starts it; returns once /api/health answers on env["PORT"]."""
+COMMANDS = {
+    "service": [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
+    "orders": [sys.executable, "-m", "orders"],
+}
+BOTH = [pytest.param("service", id="flask-gunicorn"), pytest.param("orders", id="fastapi-uvicorn")]
+FLASK_ONLY = pytest.mark.parametrize("server", ["service"], indirect=True)
+
+
+def _start(kind: str, env: dict[str, str], stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+    """The service (``kind``) as its scripts start it; returns once /api/health answers."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=os.environ | env,
-        stdout=stdout,
-        stderr=stderr,
+        COMMANDS[kind], cwd=ROOT, env=os.environ | env, stdout=stdout, stderr=stderr
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a spawned uvicorn worker imports everything again
     while True:
         try:
             _get(int(env["PORT"]), "/api/health")
@@ -50,8 +61,18 @@ def _start_gunicorn(env: dict[str, str], stdout: Any, stderr: Any) -> subprocess
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                pytest.fail("gunicorn did not start")
+                pytest.fail(f"{kind} did not start")
             time.sleep(0.1)
+
+
+def _wait_for_startup(path: Path, processes: int) -> None:
+    """Until ``processes`` uvicorn workers logged their startup into ``path`` (they come up
+    one by one; /api/health answers as soon as the first does)."""
+    deadline = time.monotonic() + 60
+    while path.read_bytes().count(b"Application startup complete.") < processes:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{processes} workers did not start")
+        time.sleep(0.2)
 
 
 @dataclass
@@ -78,10 +99,13 @@ class Server:
         return self.lines()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """gunicorn with 2 gevent workers on a free loopback port, output captured to files."""
-    folder = tmp_path_factory.mktemp("server")
+@pytest.fixture(scope="module", params=BOTH)
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """The service with 2 workers on a free loopback port, output captured to files."""
+    kind = request.param
+    folder = tmp_path_factory.mktemp(kind)
     port = _free_port()
     env = {
         "PORT": str(port),
@@ -92,7 +116,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     stdout, stderr = folder / "stdout.ndjson", folder / "stderr.ndjson"
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = _start_gunicorn(env, out, err)
+        process = _start(kind, env, out, err)
     server = Server(port, process, stdout, stderr)
     yield server
     process.terminate()
@@ -114,7 +138,8 @@ def _raw(port: int, request: bytes) -> bytes:
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
-            if b"\r\n\r\n" in b"".join(chunks) and b"Connection: close" not in b"".join(chunks):
+            so_far = b"".join(chunks)
+            if b"\r\n\r\n" in so_far and b"connection: close" not in so_far.lower():
                 break
     return b"".join(chunks)
 
@@ -242,7 +267,7 @@ def test_protocol_errors_are_json_with_an_id(server: Server) -> None:
     assert head.startswith(b"HTTP/1.1 400")
     envelope = json.loads(body)
     assert envelope["code"] == 400 and envelope["tracking_id"]
-    assert f"X-Tracking-ID: {envelope['tracking_id']}".encode() in head
+    assert f"x-tracking-id: {envelope['tracking_id']}".encode() in head.lower()
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
@@ -306,11 +331,13 @@ def test_every_line_has_the_required_fields(server: Server) -> None:
     assert len(event_ids) == len(set(event_ids))
 
 
-def test_a_full_stdout_pipe_does_not_stall_the_workers(tmp_path: Path) -> None:
-    """Nobody reads stdout until 300 requests are answered: writes wait, greenlets don't."""
+@pytest.mark.parametrize("kind", BOTH)
+def test_a_full_stdout_pipe_does_not_stall_the_workers(kind: str) -> None:
+    """Nobody reads stdout until 300 requests are answered: writes wait in trackstack's writer
+    thread, the greenlets (gevent) / the event loop (asyncio) don't."""
     port = _free_port()
     env = {"PORT": str(port), "WEB_CONCURRENCY": "1", "SERVICE_NAME": "stall-test"}
-    process = _start_gunicorn(env, subprocess.PIPE, subprocess.STDOUT)
+    process = _start(kind, env, subprocess.PIPE, subprocess.STDOUT)
     try:
         # ~300 x 2 lines x ~600 bytes = ~360 KB, several times a pipe's 64 KiB buffer.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -331,7 +358,8 @@ def test_a_full_stdout_pipe_does_not_stall_the_workers(tmp_path: Path) -> None:
     assert {line["tracking_id"] for line in names} == {f"stall-{n}" for n in range(300)}
 
 
-def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", BOTH)
+def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path, kind: str) -> None:
     """LOG_FILE renamed away 10 times, SIGUSR1 each time: every line is in exactly one file."""
     import signal
     import threading
@@ -339,7 +367,9 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
     port = _free_port()
     log_file = tmp_path / "service.ndjson"
     env = {"PORT": str(port), "WEB_CONCURRENCY": "2", "LOG_FILE": str(log_file)}
-    process = _start_gunicorn(env, subprocess.DEVNULL, subprocess.DEVNULL)
+    process = _start(kind, env, subprocess.DEVNULL, subprocess.DEVNULL)
+    if kind == "orders":
+        _wait_for_startup(log_file, 2)
     sent: list[str] = []
     stop = threading.Event()
 
@@ -360,6 +390,8 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
             log_file.rename(tmp_path / f"service.ndjson.{n}")
             process.send_signal(signal.SIGUSR1)
         time.sleep(0.5)
+        while len(sent) <= 100 and sender.is_alive():  # enough lines to count on a busy machine
+            time.sleep(0.1)
         stop.set()
         sender.join()
     finally:
@@ -371,4 +403,121 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path) -> None:
     access = [line["tracking_id"] for line in lines if line.get("message") == "GET /api/names 200"]
     assert sorted(access) == sorted(sent) and len(sent) > 100
     reopened = [line for line in lines if line.get("event.action") == "log_reopened"]
-    assert len(reopened) >= 10 * 3  # the master and both workers, every time
+    assert len(reopened) >= 10 * 3  # the master (manager) and both workers, every time
+
+
+def _exchange(port: int, request: bytes, close_write: bool = False) -> bytes:
+    """Send raw bytes, optionally end our side (EOF), read until the server closes or 3 s."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.sendall(request)
+        if close_write:
+            sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+                head, _, body = reply.partition(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
+                if length is not None and len(body) >= length:
+                    break
+        except TimeoutError:
+            pass
+    return reply
+
+
+POST = b"POST /api/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+# (raw request, end our side after sending?, status, dataset of the WARNING it must cause)
+ANSWERED_BY_GUNICORN = [
+    pytest.param(b"GARBAGE\r\n\r\n", False, 400, id="invalid-request-line"),
+    pytest.param(b"G@T / HTTP/1.1\r\nHost: t\r\n\r\n", False, 400, id="invalid-method"),
+    pytest.param(b"GET / HTTP/9.9\r\nHost: t\r\n\r\n", False, 400, id="invalid-http-version"),
+    pytest.param(b"GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n", False, 400, id="invalid-header-name"),
+    pytest.param(
+        b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n", False, 414, id="request-line-too-long"
+    ),
+    pytest.param(
+        b"GET / HTTP/1.1\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n", False, 431, id="header-too-large"
+    ),
+    pytest.param(
+        b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n",
+        False,
+        431,
+        id="too-many-headers",
+    ),
+    pytest.param(POST + b"Transfer-Encoding: gzip\r\n\r\n", False, 400, id="transfer-coding-gzip"),
+]
+CLIENT_BODY_ERRORS = [
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        False,
+        400,
+        id="chunk-size-not-hex",
+    ),
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+        False,
+        400,
+        id="chunk-missing-terminator",
+    ),
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5;a\x01b\r\nhello\r\n0\r\n\r\n",
+        False,
+        400,
+        id="chunk-extension-invalid",
+    ),
+    pytest.param(
+        POST + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhel", True, 400, id="chunked-body-cut-off"
+    ),
+    pytest.param(POST + b'Content-Length: 100\r\n\r\n{"username":', True, 400, id="body-shorter"),
+]
+
+
+@FLASK_ONLY
+@pytest.mark.parametrize(("request_bytes", "close_write", "status"), ANSWERED_BY_GUNICORN)
+def test_gunicorns_own_answers_have_one_access_line(
+    server: Server, request_bytes: bytes, close_write: bool, status: int
+) -> None:
+    """A request gunicorn refuses itself: JSON envelope with an ID, and exactly one access line
+    with its status, client.ip and that ID."""
+    before = len(server.lines())
+    reply = _exchange(server.port, request_bytes, close_write)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status), head[:80]
+    tracking_id = json.loads(body)["tracking_id"]
+    assert f"X-Tracking-ID: {tracking_id}".encode() in head
+    new = server.settle(0.3)[before:]
+    access = [line for line in new if line["event"]["dataset"] == "trackstack.access"]
+    assert [line.get("tracking_id") for line in access].count(tracking_id) == 1, access
+    access = [line for line in access if line.get("tracking_id") == tracking_id]
+    assert access[0]["http"]["response"]["status_code"] == status
+    assert access[0]["client"]["ip"] == "127.0.0.1"
+    assert access[0]["tracking_id"] == tracking_id
+    assert not [line for line in new if line["log"]["level"] == "error"]
+    assert not [line for line in access if line["http"]["response"]["status_code"] == 0]
+
+
+@FLASK_ONLY
+@pytest.mark.parametrize(("request_bytes", "close_write", "status"), CLIENT_BODY_ERRORS)
+def test_client_body_errors_are_400_with_a_warning(
+    server: Server, request_bytes: bytes, close_write: bool, status: int
+) -> None:
+    """A broken body is the client's fault: 400 envelope, a WARNING, no ERROR, one access line."""
+    before = len(server.lines())
+    reply = _exchange(server.port, request_bytes, close_write)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head[:80]
+    envelope = json.loads(body)
+    assert envelope["code"] == 400
+    tracking_id = envelope["tracking_id"]
+    new = [line for line in server.settle(0.3)[before:] if line.get("tracking_id") == tracking_id]
+    levels = [line["log"]["level"] for line in new]
+    assert "warning" in levels and "error" not in levels
+    access = [line for line in new if line["event"]["dataset"] == "trackstack.access"]
+    assert [line["http"]["response"]["status_code"] for line in access] == [status]

@@ -1,4 +1,4 @@
-"""Tests for service/api.py, responses.py, debugging.py and faults.py through Flask's client."""
+"""Tests for service/api.py, responses.py, faults.py and trackstack.flask via Flask's client."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from service.downstream import Downstream
-from service.tracking import TraceContext, bound
+from trackstack import TraceContext, bound
 
 BODY = b'{"data": {"ok": true}}'
 

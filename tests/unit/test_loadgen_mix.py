@@ -11,7 +11,7 @@ import pytest
 
 from loadgen import USER_AGENT, expectations, mix
 from loadgen.elastic import REPO
-from service.tracking import is_valid
+from trackstack import is_valid
 
 TOKEN = "debug-token-for-tests"
 

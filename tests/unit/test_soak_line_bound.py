@@ -1,4 +1,4 @@
-"""The soak's 500 bursts against service/logs.py's line bound: lines made of emoji, quotes
+"""The soak's 500 bursts against trackstack/ecs.py's line bound: lines made of emoji, quotes
 and backslashes are cut by what they cost escaped, so the head and tail of a stack trace
 survive; a record that cannot be bounded still carries its tracking ID."""
 
@@ -9,8 +9,8 @@ import logging
 import sys
 
 from loadgen.soak import large_detail
-from service.logs import TRUNCATED, EcsFormatter, bounded_json
-from service.redact import Redactor
+from trackstack.ecs import TRUNCATED, EcsFormatter, bounded_json
+from trackstack.redact import Redactor
 
 LIMIT = 4095  # what EcsFormatter(max_line_bytes=4096) allows before the newline
 
@@ -21,7 +21,7 @@ def error_record(text: str) -> logging.LogRecord:
     except RuntimeError:
         exc_info = sys.exc_info()
     return logging.LogRecord(
-        "service.responses", logging.ERROR, __file__, 1, "unhandled RuntimeError", (), exc_info
+        "trackstack.flask", logging.ERROR, __file__, 1, "unhandled RuntimeError", (), exc_info
     )
 
 

@@ -1,10 +1,10 @@
-"""Tests for service/redact.py: secrets never survive, everything else does."""
+"""Tests for trackstack/redact.py: secrets never survive, everything else does."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.redact import MASK, Redactor, shape
+from trackstack.redact import MASK, Redactor, shape
 
 CANARY = "CANARY-s3cr3t-value"
 

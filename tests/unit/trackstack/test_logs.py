@@ -1,4 +1,5 @@
-"""Tests for service/logs.py: one valid, bounded JSON object per line, with our fields."""
+"""Tests for trackstack/logs.py and the formatter's basics: one valid, bounded JSON object per
+line, with our fields."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ import os
 
 import pytest
 
-from service.logs import (
-    ACCESS,
-    APP,
-    SERVER,
-    ConsoleFormatter,
-    EcsFormatter,
-    bounded_json,
-    dataset_for,
-    event_ids,
-)
-from service.redact import Redactor
-from service.tracking import bound
 from tests.conftest import parse_line
+from trackstack import bound
+from trackstack.ecs import ConsoleFormatter, Datasets, EcsFormatter, bounded_json, event_ids
+from trackstack.logs import TrackingFilter
+from trackstack.redact import Redactor
+
+dataset_for = Datasets()
+APP, ACCESS, SERVER = dataset_for.app, dataset_for.access, dataset_for.server
 
 
 def _record(
@@ -124,8 +120,6 @@ def test_console_format_has_the_same_fields() -> None:
     """LOG_FORMAT=console: one readable line with tracking ID and fields."""
     with bound("abc-123"):
         record = _record(**{"event.action": "db_query"})
-        from service.tracking import TrackingFilter
-
         TrackingFilter().filter(record)
     text = ConsoleFormatter("svc", Redactor()).format(record)
     assert "[abc-123] hello world" in text and 'event.action="db_query"' in text

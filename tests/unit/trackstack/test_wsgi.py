@@ -1,12 +1,14 @@
-"""Tests for service/tracking.py: choosing, validating and resetting tracking IDs."""
+"""Tests for trackstack/wsgi.py, ids.py and tracecontext.py, through the demo app (Flask
+adapter): choosing, validating and resetting tracking IDs and traces."""
 
 from __future__ import annotations
 
 import pytest
 
-from service import create_app, tracking
+from service import create_app
 from service.config import Settings
-from service.tracking import TraceContext, is_valid
+from trackstack import TraceContext, bound, is_valid, outbound_headers
+from trackstack.context import trace_var, tracking_id_var
 
 HOSTILE = [
     pytest.param('abc", "level": "CRITICAL', id="json-fragment"),
@@ -109,8 +111,8 @@ def test_ignore_policy_always_generates(log_lines) -> None:
 def test_context_is_reset_after_each_request(client) -> None:
     """Nothing of a request's ID or trace survives it (keep-alive greenlets reuse context)."""
     client.get("/api/health", headers={"X-Tracking-ID": "one"})
-    assert tracking.tracking_id_var.get() is None
-    assert tracking.trace_var.get() is None
+    assert tracking_id_var.get() is None
+    assert trace_var.get() is None
 
 
 @pytest.mark.parametrize(
@@ -125,7 +127,7 @@ def test_context_is_reset_after_each_request(client) -> None:
 )
 def test_invalid_traceparent_starts_a_new_trace(header: str | None) -> None:
     """Without a valid parent, a new 32-hex trace id and 16-hex span id are made."""
-    trace = TraceContext.from_header(header)
+    trace = TraceContext.for_request(header)
     assert len(trace.trace_id) == 32 and len(trace.span_id) == 16
     assert trace.trace_id != "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -144,8 +146,8 @@ def test_traceparent_continues_the_callers_trace(client, log_lines) -> None:
 def test_outbound_headers_carry_id_and_child_span() -> None:
     """Calls out get X-Tracking-ID and a traceparent whose span is a new child."""
     trace = TraceContext("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
-    with tracking.bound("abc", trace):
-        headers, child = tracking.outbound_headers()
+    with bound("abc", trace):
+        headers, child = outbound_headers()
     assert headers["X-Tracking-ID"] == "abc"
     assert headers["traceparent"] == f"00-{trace.trace_id}-{child}-01"
     assert child != trace.span_id

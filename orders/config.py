@@ -1,0 +1,49 @@
+"""orders' settings: the demo service's (service/config.py, same variables and defaults) plus
+the ones only this process model has.
+
+Extra environment variables:
+  WEB_CONCURRENCY      worker processes (2), as for the Flask service
+  LOG_DIR              unset: one stream (stdout, or LOG_FILE). Set: every process writes its
+                       own file <LOG_DIR>/<SERVICE_NAME>-<pid>.ndjson, renamed at midnight UTC
+                       to <...>.ndjson.<YYYY-MM-DD> (see orders/logfiles.py)
+  LOG_RETENTION_DAYS   with LOG_DIR: how many days of renamed files to keep (7, 1..3650)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import trackstack
+from service import config as service_config
+from service.config import ConfigError
+
+__all__ = ["ConfigError", "Settings"]
+
+
+@dataclass(frozen=True)
+class Settings(service_config.Settings):
+    service_name: str = "trackstack-orders"
+    workers: int = 2
+    log_dir: str | None = None
+    log_retention_days: int = 7
+
+    def tracking(self) -> trackstack.Settings:
+        """trackstack's settings, with orders' own loggers debuggable."""
+        return dataclasses.replace(super().tracking(), debug_loggers=("orders",))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        base = service_config.Settings.from_env(env)
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        if not env.get("SERVICE_NAME", "").strip():
+            fields["service_name"] = cls.service_name
+        return cls(
+            **fields,
+            workers=int(service_config._float(env, "WEB_CONCURRENCY", 2, 1, 64)),
+            log_dir=env.get("LOG_DIR", "").strip() or None,
+            log_retention_days=int(service_config._float(env, "LOG_RETENTION_DAYS", 7, 1, 3650)),
+        )

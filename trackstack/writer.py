@@ -1,0 +1,156 @@
+"""A logging handler that never lets a slow or broken stdout stall the application.
+
+Records are formatted in the caller's thread (so its ContextVars are there); the bytes go to
+a deque that one real OS thread writes, each write(2) at most ``batch_bytes`` (PIPE_BUF) so
+that two processes' lines never interleave on a shared pipe.
+
+gevent is optional: if the process has imported it (gunicorn's gevent worker), the writer is
+started with gevent's *original* thread functions so it is a real OS thread, not a greenlet;
+without gevent it is a plain thread. gevent is never imported here.
+
+Hostile conditions (each documented and tested; none raises into the application):
+
+* stdout full (a reader that stopped reading): lines queue up to ``max_pending``; beyond that
+  ``emit`` waits (yielding, under gevent) until the writer catches up: backpressure, no loss.
+* stdout non-blocking and full (EAGAIN): the writer waits until it is writable and retries.
+* stdout closed or gone (EBADF, EPIPE, ENOSPC...): those lines are counted in
+  ``dropped_lines`` and discarded; the application carries on.
+* a record that cannot be formatted: a JSON stand-in line (``handleError``), never a
+  traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import select
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _real_thread_functions() -> tuple[Callable[..., Any], Callable[[float], None]]:
+    """(start_new_thread, sleep) that are the OS's, even after gevent monkey-patched them."""
+    if "gevent.monkey" in sys.modules:  # only if the process imported it itself
+        from gevent.monkey import get_original
+
+        return get_original("_thread", "start_new_thread"), get_original("time", "sleep")
+    import _thread
+
+    return _thread.start_new_thread, time.sleep
+
+
+class LineWriterHandler(logging.Handler):
+    """Formats in the caller's context; a writer thread does the (possibly blocking) write.
+
+    ``fd``: the file descriptor to write (1 = stdout). The writer polls its deque every
+    ``poll_s`` seconds instead of being woken per line: one GIL hand-off per batch, not per
+    request. ``fallback_fields(record)`` gives identity fields (dataset) for stand-in lines.
+    """
+
+    def __init__(
+        self,
+        fd: int = 1,
+        max_pending: int = 10_000,
+        batch_bytes: int = 4096,
+        poll_s: float = 0.01,
+        fallback_fields: Callable[[logging.LogRecord], dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.fd = fd
+        self.max_pending = max_pending
+        self.batch_bytes = batch_bytes
+        self.poll_s = poll_s
+        self.fallback_fields = fallback_fields
+        self.dropped_lines = 0
+        self._start_fresh()
+        os.register_at_fork(before=self.flush, after_in_child=self._start_fresh)
+
+    def _start_fresh(self) -> None:
+        self._lines: collections.deque[bytes] = collections.deque()
+        self._queued = 0
+        self._written = 0
+        self._writer_started = False
+
+    def _start_writer(self) -> None:
+        start_new_thread, self._sleep = _real_thread_functions()
+        self._writer_started = True
+        start_new_thread(self._write_forever, ())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record).encode("utf-8", "replace") + b"\n"
+        except Exception:
+            self.handleError(record)
+            return
+        self._enqueue(line)
+
+    def _enqueue(self, line: bytes) -> None:
+        if not self._writer_started:
+            self._start_writer()
+        self._queued += 1
+        self._lines.append(line)
+        # Backpressure without blocking the hub: time.sleep yields in a gevent worker.
+        while self._queued - self._written > self.max_pending:
+            time.sleep(0.001)
+
+    def _write_forever(self) -> None:
+        lines = self._lines
+        while True:
+            if not lines:
+                self._sleep(self.poll_s)
+                continue
+            # One write(2) of at most batch_bytes (PIPE_BUF): atomic on a pipe.
+            batch = [lines.popleft()]
+            size = len(batch[0])
+            while lines and size + len(lines[0]) <= self.batch_bytes:
+                line = lines.popleft()
+                batch.append(line)
+                size += len(line)
+            if not self._write(b"".join(batch)):
+                self.dropped_lines += len(batch)
+            self._written += len(batch)
+
+    def _write(self, data: bytes) -> bool:
+        """Write all of ``data``; False if the fd is unusable (the rest is dropped)."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except InterruptedError:
+                continue
+            except BlockingIOError:  # a non-blocking fd that is full: wait, then retry
+                try:
+                    select.select([], [self.fd], [], 1.0)
+                except (OSError, ValueError):
+                    return False
+            except OSError:
+                return False  # EBADF, EPIPE, ENOSPC: nobody can take these lines
+        return True
+
+    def flush(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._written < self._queued and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A record that cannot be formatted still becomes one JSON line, never a traceback.
+        exc = sys.exc_info()[1]
+        fallback: dict[str, Any] = {
+            "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "log.level": "error",
+            "message": "log record could not be formatted",
+            "error.type": type(exc).__name__ if exc else None,
+            "log.logger": str(record.name),
+        }
+        try:
+            if self.fallback_fields is not None:
+                fallback |= self.fallback_fields(record)
+            line = json.dumps(fallback, ensure_ascii=True, default=str)
+        except Exception:
+            line = json.dumps({k: str(v) for k, v in fallback.items()}, ensure_ascii=True)
+        self._enqueue(line.encode() + b"\n")
