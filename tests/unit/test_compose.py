@@ -337,7 +337,7 @@ def test_restart_policy(name: str) -> None:
     assert SERVICES[name].get("restart") == expected
 
 
-@pytest.mark.parametrize("name", ["service", "orders"])
+@pytest.mark.parametrize("name", ["service"])
 def test_gunicorn_control_socket_is_off(name: str) -> None:
     """The image's user has no home for gunicorn's control socket: the command switches it
     off with a flag the installed gunicorn knows."""
