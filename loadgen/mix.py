@@ -21,7 +21,7 @@ IdSource = Literal["server", "client", "invalid"]
 
 # Sent as the login password and inside /api/error's detail: the service must redact both.
 SYNTHETIC_PASSWORD = "synthetic-Passw0rd"  # noqa: S105 - fake on purpose, shows redaction
-# Client IDs the service must refuse (DESIGN.md: 1-128 of [A-Za-z0-9._:-]): a space, too
+# Client IDs the service must refuse (docs/DESIGN.md: 1-128 of [A-Za-z0-9._:-]): a space, too
 # long, markup. All printable ASCII, so they travel in a header.
 INVALID_IDS = ("not a valid id", "x" * 129, "<script>alert(1)</script>")
 

@@ -70,7 +70,7 @@ GENERATED_SECRETS = {
     ),
     "service.env": ("DEBUG_LOG_TOKEN",),
 }
-# The data view every saved object refers to (DESIGN.md); Discover opens on it.
+# The data view every saved object refers to (docs/DESIGN.md); Discover opens on it.
 DATA_VIEW_ID = "trackstack-logs"
 KIBANA_POLL_S = 3.0
 

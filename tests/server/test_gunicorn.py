@@ -316,7 +316,7 @@ def test_debug_only_for_the_request_that_asked(server: Server) -> None:
 
 
 def test_every_line_has_the_required_fields(server: Server) -> None:
-    """Every line has the DESIGN.md required fields, and event.id never repeats."""
+    """Every line has the docs/DESIGN.md required fields, and event.id never repeats."""
     lines = server.lines()
     assert len(lines) > 100
     for line in lines:

@@ -188,7 +188,7 @@ def test_elastic_images_use_the_one_version() -> None:
 
 
 def test_every_port_is_published_on_localhost_only() -> None:
-    """host ports: 127.0.0.1 only, and exactly the ports DESIGN.md lists."""
+    """host ports: 127.0.0.1 only, and exactly the ports docs/DESIGN.md lists."""
     published = {}
     for name, spec in SERVICES.items():
         for port in spec.get("ports", []):

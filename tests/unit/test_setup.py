@@ -30,7 +30,7 @@ def _load_setup_module() -> ModuleType:
 setup = _load_setup_module()
 ES_DIR = REPO / "elasticsearch"
 
-# The log record of DESIGN.md plus what Filebeat adds, with the type each must have.
+# The log record of docs/DESIGN.md plus what Filebeat adds, with the type each must have.
 DESIGN_FIELDS = {
     "@timestamp": "date",
     "log.level": "keyword",
@@ -128,7 +128,7 @@ def test_template_targets_daily_indices_not_data_streams(template: dict[str, Any
 def test_design_field_is_mapped(
     mapped_fields: dict[str, dict[str, Any]], field: str, expected_type: str
 ) -> None:
-    """Every field DESIGN.md names is mapped explicitly, with the agreed type."""
+    """Every field docs/DESIGN.md names is mapped explicitly, with the agreed type."""
     assert mapped_fields[field]["type"] == expected_type
 
 
