@@ -280,7 +280,7 @@ MEASURED_PEAK_MIB = {
     "setup": 40,  # /usr/bin/time -v python setup/setup.py (against Elasticsearch): max RSS
     "kibana-setup": 40,  # not run here (no Kibana); the same script and imports as setup
     "service": 121,  # gunicorn master + 2 gevent workers under `loadgen load` (tree RSS)
-    "orders": 118,  # the same, the second instance
+    "orders": 203,  # uvicorn manager + 2 workers (python -m orders), tree RSS under requests
     "filebeat": 140,  # compose mode holding a 25,000-line backlog, ES down (its own rss metric)
     "loadgen": 115,  # python -m loadgen load --rate 100 (tree RSS, Locust included)
 }
