@@ -86,7 +86,8 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     if not count(_mine(expected, access, {"term": {"url.path": path}})):
         return Verdict(
             False,
-            f"none of your requests with tracking_id {yours} went to {path}",
+            f"none of your requests with tracking_id {yours} went to {path}"
+            " (or the one that did is not searchable yet: a second after sending)",
             f"the briefing asks for GET {expected.get('request', path)}: paste the variables"
             " line `make lab N=4` printed, then run the page's curl command (it sends $REQUEST)",
         )
