@@ -9,6 +9,7 @@ for _name in (
     "workers",
     "worker_connections",
     "keepalive",
+    "control_socket_disable",
     "timeout",
     "graceful_timeout",
     "accesslog",

@@ -23,6 +23,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "trackstack.gunicorn.TrackingGeventWorker"
 worker_connections = int(os.environ.get("GEVENT_CONNECTIONS", "1000"))
 keepalive = 5
+# gunicorn >= 25.1 opens a control socket (for gunicornc) at one path per user,
+# $HOME/.gunicorn/gunicorn.ctl: every gunicorn of that user shares it, and a container's user
+# has no home at all. Nothing here uses gunicornc.
+control_socket_disable = True
 timeout = 30
 graceful_timeout = 20
 
