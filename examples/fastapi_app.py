@@ -1,6 +1,6 @@
 """A plain FastAPI app with trackstack: 4 lines added (marked +). From this folder:
 
-uvicorn fastapi_app:app
+uvicorn fastapi_app:app --port 8101
 """
 
 import logging

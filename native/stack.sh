@@ -23,7 +23,8 @@ up() {
     cat <<MSG
 
 trackstack (native) is up:
-  service         http://127.0.0.1:8000   (second instance: http://127.0.0.1:8001)
+  service         http://127.0.0.1:8000   (Flask, gunicorn; /api/orders/<id> calls orders)
+  orders          http://127.0.0.1:8001   (FastAPI, uvicorn)
   Elasticsearch   http://127.0.0.1:9200   user elastic, password in .secrets/elastic.env
   logs            .run/logs/*.ndjson -> Filebeat -> trackstack-logs-YYYY.MM.DD
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X-Tracking-ID>

@@ -111,9 +111,12 @@ _PIPELINE_PREFIXES = frozenset(
 )
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` or a filter.
+# ``color_message`` is uvicorn's: the same message with ANSI colour codes for its own
+# console formatter (uvicorn.logging.ColourizedFormatter); a JSON line has no use for it.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
+    "color_message",
 }
 
 

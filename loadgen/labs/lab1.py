@@ -12,9 +12,9 @@ from loadgen.labs.kit import (
     Count,
     Scenario,
     Verdict,
-    missing,
-    number,
+    incomplete,
     parse_fields,
+    to_number,
 )
 
 TITLE = "every line of one request"
@@ -51,9 +51,10 @@ Find every log line of that request, in every service, and count them."""
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
-    lines = number(parse_fields(answer, ["lines"]).get("lines"))
-    if lines is None:
-        return missing(ANSWER_FORM, "lines")
+    values = parse_fields(answer, ["lines"])
+    if problem := incomplete(ANSWER_FORM, values, ["lines"], numbers=["lines"]):
+        return problem
+    lines = to_number(values["lines"])
     want = expected["lines"]
     if lines == want:
         return Verdict(True, f"{want} lines: that is the whole story of the request")

@@ -14,7 +14,6 @@ from loadgen.labs.kit import (
     Count,
     Scenario,
     Verdict,
-    missing,
     normalize,
 )
 
@@ -100,7 +99,15 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     error_type = normalize(error_type).rsplit(".", 1)[-1]
     fragment = normalize(fragment)
     if not error_type or not fragment:
-        return missing(ANSWER_FORM, "the error.type", "a part of error.message")
+        absent = [
+            what
+            for what, value in (
+                ("the error.type", error_type),
+                ("a part of error.message", fragment),
+            )
+            if not value
+        ]
+        return Verdict(False, f"the answer needs {', '.join(absent)}", f"answer as: {ANSWER_FORM}")
     if "internal error" in fragment or error_type.startswith(("get ", "post ")):
         return Verdict(
             False,

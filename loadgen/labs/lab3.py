@@ -14,10 +14,10 @@ from loadgen.labs.kit import (
     Count,
     Scenario,
     Verdict,
-    missing,
-    number,
+    incomplete,
     parse_fields,
     service_name,
+    to_number,
 )
 
 TITLE = "one tracking ID across two services"
@@ -59,9 +59,9 @@ HTTP status did THAT service answer with?"""
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     values = parse_fields(answer, ["service", "status"])
-    status = number(values.get("status"))
-    if "service" not in values or status is None:
-        return missing(ANSWER_FORM, "service", "status")
+    if problem := incomplete(ANSWER_FORM, values, ["service", "status"], numbers=["status"]):
+        return problem
+    status = to_number(values["status"])
     service = service_name(values["service"])
     late = expected["status"] == 200
     if service == FRONT:

@@ -11,9 +11,9 @@ from loadgen.labs.kit import (
     Count,
     Scenario,
     Verdict,
-    missing,
-    number,
+    incomplete,
     parse_fields,
+    to_number,
 )
 
 TITLE = "debug logging for one request, safely"
@@ -68,9 +68,9 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     line) or were refused, and their DEBUG lines; so sending it twice, or to another path
     first, never turns a true count into a FAIL."""
     values = parse_fields(answer, ["debug", "reason"])
-    debug = number(values.get("debug"))
-    if debug is None or "reason" not in values:
-        return missing(ANSWER_FORM, "debug", "reason")
+    if problem := incomplete(ANSWER_FORM, values, ["debug", "reason"], numbers=["debug"]):
+        return problem
+    debug = to_number(values["debug"])
     yours, path = expected["tracking_id"], expected["path"]
     access = {"term": {"event.dataset": "trackstack.access"}}
     sent = count(_mine(expected, access))

@@ -13,10 +13,10 @@ from loadgen.labs.kit import (
     Count,
     Scenario,
     Verdict,
-    missing,
-    number,
+    incomplete,
     parse_fields,
     service_name,
+    to_number,
 )
 
 TITLE = "the slow dependency, by event.duration"
@@ -58,9 +58,9 @@ that hop took in milliseconds (event.duration)."""
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     values = parse_fields(answer, ["service", "path", "ms"])
-    ms = number(values.get("ms"))
-    if not {"service", "path"} <= values.keys() or ms is None:
-        return missing(ANSWER_FORM, "service", "path", "ms")
+    if problem := incomplete(ANSWER_FORM, values, ["service", "path", "ms"], numbers=["ms"]):
+        return problem
+    ms = to_number(values["ms"])
     service, path = service_name(values["service"]), values["path"].split("?")[0]
     if service == FRONT and path == expected["path"]:
         return Verdict(

@@ -19,9 +19,9 @@ from loadgen.labs.kit import (
     Count,
     Scenario,
     Verdict,
-    missing,
-    number,
+    incomplete,
     parse_fields,
+    to_number,
     utc_now,
 )
 
@@ -149,9 +149,10 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     """Judged against the client's own tally, and Elasticsearch's count now says whether a low
     total is Filebeat still catching up or the attendee's query dropping lines."""
     values = parse_fields(answer, ["total", "during"])
-    total, during = number(values.get("total")), number(values.get("during"))
-    if total is None or during is None:
-        return missing(ANSWER_FORM, "total", "during")
+    keys = ["total", "during"]
+    if problem := incomplete(ANSWER_FORM, values, keys, numbers=keys):
+        return problem
+    total, during = to_number(values["total"]), to_number(values["during"])
     run = {"prefix": {"tracking_id": expected["prefix"]}}
     access = {"term": {"event.dataset": "trackstack.access"}}
     if total < expected["total"]:

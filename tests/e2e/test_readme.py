@@ -18,15 +18,16 @@ def _block_after(heading: str) -> str:
 
 
 def test_find_a_request_in_elasticsearch(stack: Stack) -> None:
-    """The 'Find a request' block prints the request's lines from both services."""
+    """The 'Find a request' block waits for, then prints, all four lines from both services."""
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", _block_after("### Find a request in Elasticsearch")],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=90,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "looking up order 42" in result.stdout
     assert '"trackstack-orders"' in result.stdout and "GET /api/orders/42 200" in result.stdout
+    assert "GET /api/item 200" in result.stdout and "dependency call GET" in result.stdout

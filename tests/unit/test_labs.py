@@ -3,6 +3,7 @@ and that the expected answers agree with what the service really logs."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 import subprocess
@@ -461,3 +462,27 @@ def test_crowd_returns_the_customers_answer(monkeypatch) -> None:
     answer = ctx.crowd(lambda: ctx.send("GET", "/customer"), 8, [lambda: "decoy"])
     assert answer == "/customer"
     assert len(sent) == 9 and "/customer" in sent
+
+
+@pytest.mark.parametrize(
+    ("lab", "answer", "says"),
+    [
+        pytest.param(1, "lines=five", "not a number: lines='five'", id="lab1-word-for-count"),
+        pytest.param(1, "", "the answer needs lines", id="lab1-empty"),
+        pytest.param(2, "RuntimeError", "needs a part of error.message", id="lab2-no-fragment"),
+        pytest.param(3, "service=orders", "the answer needs status", id="lab3-no-status"),
+        pytest.param(
+            3, "service=orders status=five hundred", "status='five hundred'", id="lab3-word"
+        ),
+        pytest.param(4, "debug=1", "the answer needs reason", id="lab4-only-debug"),
+        pytest.param(4, "debug=one reason=missing token", "debug='one'", id="lab4-word-for-count"),
+        pytest.param(5, "service=orders path=/api/item", "the answer needs ms", id="lab5-no-ms"),
+        pytest.param(6, "total=10 during=many", "not a number: during='many'", id="lab6-word"),
+    ],
+)
+def test_malformed_answer_names_exactly_what_is_wrong(lab: int, answer: str, says: str) -> None:
+    """An answer lacking a key FAILs naming only the missing key; a non-number names the value."""
+    module = importlib.import_module(f"loadgen.labs.lab{lab}")
+    verdict = module.check({}, answer, lambda query: 0)
+    assert not verdict.passed
+    assert says in verdict.message

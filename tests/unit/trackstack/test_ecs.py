@@ -273,3 +273,9 @@ def test_nan_is_never_written_as_a_bare_token() -> None:
     line = _format({"ratio": math.nan, "big": [math.inf]})
     assert "NaN," not in line.replace('"NaN"', "") and "Infinity" not in line.replace('"[inf]"', "")
     ship(line)
+
+
+def test_uvicorns_colour_copy_of_the_message_is_not_a_field() -> None:
+    """uvicorn's ``color_message`` extra (ANSI codes for its console) never reaches a line."""
+    line = json.loads(_format({"color_message": "Started server process [\x1b[36m%d\x1b[0m]"}))
+    assert not [key for key in line if "color_message" in key], line
