@@ -100,9 +100,10 @@ class Writer(threading.Thread):
             log = self.containers[-1]
             rotations, deleted = log.rotations, log.deleted
             tracking_id = f"e2e-rot-{self.tag}-{number:06d}"
-            message = f"order {number} looked up" + (
-                " " + "x" * (2 * DOCKER_CHUNK + 1000) if number % BIG_EVERY == 0 else ""
-            )
+            # A long line's text differs from every other's, as real ones do: a file that
+            # starts with a long line's continuation still gets its own fingerprint.
+            filler = f" {tracking_id}" * ((2 * DOCKER_CHUNK + 1000) // (len(tracking_id) + 1))
+            message = f"order {number} looked up" + (filler if number % BIG_EVERY == 0 else "")
             line = service_line("trackstack-service", tracking_id, message=message)
             if log.write(json.dumps(line), "stderr" if number % 7 == 0 else "stdout"):
                 self.split.add(tracking_id)
