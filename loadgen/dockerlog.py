@@ -176,11 +176,20 @@ class Relay:
     The sources must not be rotated themselves while relayed.
     """
 
-    def __init__(self, sources: list[Path], root: Path, max_size: int, max_file: int) -> None:
+    def __init__(
+        self,
+        sources: list[Path],
+        root: Path,
+        max_size: int,
+        max_file: int,
+        offsets: dict[Path, int] | None = None,
+    ) -> None:
+        """``offsets``: where to start in each source (bytes; default: its current end)."""
         self.logs = {
             source: JsonFileLog(root, max_size=max_size, max_file=max_file) for source in sources
         }
-        self.offsets = {source: source.stat().st_size for source in sources}
+        given = offsets or {}
+        self.offsets = {source: given.get(source, source.stat().st_size) for source in sources}
         self.pending = dict.fromkeys(sources, b"")
         self.lock = threading.Lock()  # pump() and rotate() come from different threads
 

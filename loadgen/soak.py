@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -557,15 +558,24 @@ class RelayThread(threading.Thread):
         self.relay.close()
 
 
-def _compose_mode(options: Options, native: Native) -> RelayThread:
-    """Native Filebeat off, the relay on, compose-mode Filebeat on (.run/containers/)."""
+def _compose_mode(
+    options: Options, native: Native, since: Mapping[tuple[int, int], int]
+) -> RelayThread:
+    """Native Filebeat off, the relay on, compose-mode Filebeat on (.run/containers/).
+
+    The relay starts where the ledger starts (``since``), so no line of the run is missed
+    while the native Filebeat stops; one both ship is one document (_id = event.id)."""
     native("filebeat.sh", "stop")
     sources = sorted(p for p in LOG_DIR.glob("*.ndjson"))
     if not sources:
         raise SoakError(f"no service log files in {LOG_DIR}")
-    relay = Relay(
-        sources, REPO / ".run" / "containers", options.docker_max_size, options.docker_max_file
-    )
+    containers = REPO / ".run" / "containers"
+    shutil.rmtree(containers, ignore_errors=True)  # an earlier run's containers: removed
+    offsets = {}
+    for source in sources:
+        info = source.stat()
+        offsets[source] = since.get((info.st_dev, info.st_ino), 0)
+    relay = Relay(sources, containers, options.docker_max_size, options.docker_max_file, offsets)
     thread = RelayThread(relay)
     thread.start()
     os.environ["FILEBEAT_MODE"] = "compose"  # every filebeat.sh call from here on
@@ -617,7 +627,7 @@ def run(options: Options) -> int:
         relay: RelayThread | None = None
         if options.mode == "compose":
             try:
-                relay = _compose_mode(options, native)
+                relay = _compose_mode(options, native, since)
             except SoakError as exc:
                 say(f"stopping: {exc}")
                 _native_mode(native, relay)

@@ -315,10 +315,13 @@ start_front() {
     "${AS_RUN_USER[@]}" "$FRONT_BIN" -listen "127.0.0.1:$ES_PORT" \
         -upstream "http://127.0.0.1:$ES_INTERNAL_PORT" -lucene-version "$lucene" \
         </dev/null >>"$FRONT_LOG" 2>&1 &
-    echo $! >"$FRONT_PIDFILE"
+    local started_pid=$!
+    echo "$started_pid" >"$FRONT_PIDFILE"
     local deadline=$((SECONDS + 15))
     until curl --silent --output /dev/null "http://127.0.0.1:$ES_PORT/_cluster/health" 2>/dev/null; do
-        if ! front_pid >/dev/null; then
+        # kill -0, not front_pid: until the forked shell has exec'd esfront (slow on a busy
+        # machine), its command line does not name esfront yet, and it has not exited.
+        if ! kill -0 "$started_pid" 2>/dev/null; then
             tail -n 20 "$FRONT_LOG" >&2
             die "esfront exited during startup (log: ${FRONT_LOG#"$ROOT"/})"
         fi
