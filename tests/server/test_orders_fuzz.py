@@ -60,7 +60,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             break
         except requests.ConnectionError:
             if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
+                _stop(process)
                 pytest.fail("orders did not start")
             time.sleep(0.2)
     yield url
@@ -97,3 +97,12 @@ def test_any_input_gets_the_envelope_and_no_server_error(case: Any, base_url: st
 def _first(value: Any) -> str:
     """schemathesis gives each header as a list of its values."""
     return str(value[0]) if isinstance(value, list) else str(value)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM first: a SIGKILLed uvicorn manager leaves its workers running, orphaned."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
