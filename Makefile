@@ -68,6 +68,7 @@ bench: ## Overhead: formatter cost, /api/health req/s vs bare Flask and vs bare 
 	$(PY) -m bench.formatters
 	$(PY) -m bench.wsgi_overhead
 	$(PY) -m bench.service_overhead
+	$(PY) -m bench.asgi_inprocess
 	$(PY) -m bench.asgi_overhead
 
 .PHONY: bench-pipeline

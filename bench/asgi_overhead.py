@@ -82,9 +82,7 @@ def main() -> None:
             order = names[n % len(names) :] + names[: n % len(names)]
             rps = {name: wrk(ports[name], args.seconds, args.connections) for name in order}
             rounds.append(rps)
-            print(
-                f"{n + 1:>5} {rps['orders']:>9.0f} {rps['bare']:>9.0f} {rps['correlation']:>9.0f}"
-            )
+            print(f"{n + 1:>5} " + " ".join(f"{rps[name]:>11.0f}" for name in names))
     finally:
         for proc in procs.values():
             proc.terminate()

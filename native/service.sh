@@ -77,7 +77,8 @@ stop_one() {
         kill -0 "$pid" 2>/dev/null || { log "$name stopped"; rm -f "$pidfile"; return; }
         sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
+    # The whole process group (setsid): a SIGKILLed manager would leave its workers running.
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     rm -f "$pidfile"
     log "$name killed after ${STOP_TIMEOUT}s"
 }

@@ -60,7 +60,7 @@ def _start(kind: str, env: dict[str, str], stdout: Any, stderr: Any) -> subproce
             return process
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
+                _stop(process)
                 pytest.fail(f"{kind} did not start")
             time.sleep(0.1)
 
@@ -521,3 +521,12 @@ def test_client_body_errors_are_400_with_a_warning(
     assert "warning" in levels and "error" not in levels
     access = [line for line in new if line["event"]["dataset"] == "trackstack.access"]
     assert [line["http"]["response"]["status_code"] for line in access] == [status]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM first: a SIGKILLed uvicorn manager leaves its workers running, orphaned."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
