@@ -32,8 +32,8 @@ def test_soak_loses_and_duplicates_nothing(stack: Stack, tmp_path: Path) -> None
         cwd=REPO,
         capture_output=True,
         text=True,
-        # ~170 s of soak plus Elasticsearch's restart, which took 15-40 s on a quiet 2-core
-        # machine and over 200 s on one shared with other stacks: a guard, not a target
+        # ~170 s of soak plus Elasticsearch's restart, which took over 200 s on this 2-core
+        # machine while other stacks ran beside it: a guard, not a target
         timeout=480,
         check=False,
     )
