@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The service without Docker, as compose runs it: two instances, one tracking ID across both.
+# The two services without Docker, as compose runs them: one tracking ID across both.
 #
 #   native/service.sh start    instance "trackstack-service" on :8000 (Flask, gunicorn +
 #                              gevent) calls "trackstack-orders" on :8001 (FastAPI, uvicorn
