@@ -39,7 +39,7 @@ lint: $(ACTIONLINT) ## ruff (lint + format check), mypy, actionlint (GitHub work
 	$(ACTIONLINT)
 
 .PHONY: test
-test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; 17 min here)
+test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; ~12 min here)
 	$(PY) -m pytest tests
 
 .PHONY: native-up
