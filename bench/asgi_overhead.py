@@ -2,8 +2,11 @@
 only trackstack's middleware, of bare FastAPI, and of FastAPI with asgi-correlation-id's
 middleware, side by side in one run.
 
-All three run under the same uvicorn settings (uvicorn.run: 2 workers, h11, keep-alive 5 s,
-output to a file as Filebeat would read it); only the app differs (bench/asgi_apps.py). wrk
+All run under the same uvicorn settings (uvicorn.run: 2 workers, keep-alive 5 s, output to a
+file as Filebeat would read it, and orders' h11 protocol for every app: it switches Nagle off,
+which uvicorn's own --workers path leaves on (uvicorn issue #3149, orders/protocol.py); with
+it off every app measured the same ~710 req/s, 32 connections / 43 ms of delayed ACK); only
+the app differs (bench/asgi_apps.py). wrk
 drives them in rounds whose order rotates, so drift hits all alike; each ratio is the median
 of the per-round ratios.
 """
@@ -33,7 +36,7 @@ APPS = {
 SERVE = """
 import sys, uvicorn
 uvicorn.run(sys.argv[1], factory=True, host="127.0.0.1", port=int(sys.argv[2]), workers=2,
-            http="h11", log_config=None, access_log=sys.argv[3] == "1", timeout_keep_alive=5,
+            http="orders.protocol:TrackingH11Protocol", log_config=None, access_log=sys.argv[3] == "1", timeout_keep_alive=5,
             timeout_worker_healthcheck=30)
 """
 
