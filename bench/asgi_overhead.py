@@ -36,8 +36,8 @@ APPS = {
 SERVE = """
 import sys, uvicorn
 uvicorn.run(sys.argv[1], factory=True, host="127.0.0.1", port=int(sys.argv[2]), workers=2,
-            http="orders.protocol:TrackingH11Protocol", log_config=None, access_log=sys.argv[3] == "1", timeout_keep_alive=5,
-            timeout_worker_healthcheck=30)
+            http="orders.protocol:TrackingH11Protocol", log_config=None,
+            access_log=sys.argv[3] == "1", timeout_keep_alive=5, timeout_worker_healthcheck=30)
 """
 
 
