@@ -49,6 +49,7 @@ MAX_FILE = 6
 BIG_EVERY = 100  # every 100th line is over 2 x 16 KiB: three partial messages
 ES_DOWN_S = 15.0
 FILEBEAT_DOWN_S = 4.0
+REMOVE_AFTER_S = 3.0  # a recreated container's folder goes this long after its last line
 DRAIN_S = 300.0  # Elasticsearch restarting and indexing the backlog, on a busy machine
 # Extra Filebeat flags when a run needs looking into, e.g. " -d input.filestream,input.harvester"
 DEBUG = os.environ.get("COMPOSE_TEST_FILEBEAT_FLAGS", "")
@@ -89,14 +90,19 @@ class Writer(threading.Thread):
     def _run(self) -> None:
         started = time.monotonic()
         number = 0
+        removing: list[tuple[JsonFileLog, float]] = []  # (stopped container, remove it at)
         while not self.halt.is_set():
             if self.recreate.is_set():
-                old = self.containers[-1]
                 # compose: the old container stops, a new one (new id) starts, the old is
-                # removed with its log folder.
+                # removed with its log folder. Stopping takes Docker at least a moment (the
+                # app's graceful shutdown); without it a file the old container's last
+                # rotation created under Filebeat's 1 s scan before removal is never opened
+                # (a CI run lost 5 such lines): the loss the README's rotation window names.
+                removing.append((self.containers[-1], time.monotonic() + REMOVE_AFTER_S))
                 self.containers.append(self._new())
-                old.remove()
                 self.recreate.clear()
+            while removing and removing[0][1] <= time.monotonic():
+                removing.pop(0)[0].remove()
             log = self.containers[-1]
             rotations, deleted = log.rotations, log.deleted
             tracking_id = f"e2e-rot-{self.tag}-{number:06d}"
