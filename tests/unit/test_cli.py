@@ -65,9 +65,9 @@ def tool(args: list[str], env: dict[str, str], stdout: int | None = subprocess.P
     [
         pytest.param(["loadgen", "trace", "t-1", "--wait", "0"], ES_DOWN, id="trace"),
         pytest.param(["loadgen", "verify", "{run}", "--timeout", "0"], ES_DOWN, id="verify"),
-        pytest.param(["loadgen.labs", "check", "4", "debug=1 reason=x"], ES_DOWN, id="lab-check"),
+        pytest.param(["workshop", "check", "4", "debug=1 reason=x"], ES_DOWN, id="lab-check"),
         pytest.param(["loadgen", "load", "--duration", "1"], SERVICE_DOWN, id="load"),
-        pytest.param(["loadgen.labs", "create", "1"], SERVICE_DOWN, id="lab"),
+        pytest.param(["workshop", "create", "1"], SERVICE_DOWN, id="lab"),
     ],
 )
 def test_a_piece_that_is_down_is_named_with_the_command_that_starts_it(
@@ -85,7 +85,7 @@ def test_a_piece_that_is_down_is_named_with_the_command_that_starts_it(
     "args",
     [
         pytest.param(["loadgen.kibana", "t-1"], id="kibana"),
-        pytest.param(["loadgen.labs", "check", "1", "lines=4"], id="lab-check"),
+        pytest.param(["workshop", "check", "1", "lines=4"], id="lab-check"),
     ],
 )
 def test_a_closed_output_pipe_ends_the_tool_quietly(args: list[str], labs_dir: Path) -> None:

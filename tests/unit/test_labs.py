@@ -1,4 +1,4 @@
-"""Tests for loadgen/labs/: reading answers, every lab's checker, the files, the command line,
+"""Tests for workshop/: reading answers, every lab's checker, the files, the command line,
 and that the expected answers agree with what the service really logs."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from loadgen import labs
+import workshop
 from loadgen.elastic import REPO
-from loadgen.labs import Lab, __main__, kit, lab2, lab4
-from loadgen.labs.kit import Scenario, Verdict
 from tests.conftest import DEBUG_TOKEN
+from workshop import Lab, __main__, kit, lab2, lab4
+from workshop.kit import Scenario, Verdict
 
 
 @pytest.fixture
@@ -214,7 +214,7 @@ LAB6 = {"prefix": "lab6-abc-", "total": 120, "during": 80}
 )
 def test_checker(lab: int, expected: dict[str, Any], answer: str, passed: bool, says: str) -> None:
     """Right answers PASS; each kind of wrong one FAILs with a hint that points the way."""
-    verdict = labs.LABS[lab].check(expected, answer, never_asked)
+    verdict = workshop.LABS[lab].check(expected, answer, never_asked)
     assert verdict.passed is passed, verdict
     assert says in str(verdict)
     assert passed or verdict.hint
@@ -339,7 +339,7 @@ def lab6_lines(access: int, during: int) -> list[dict[str, Any]]:
 def test_lab6_checker(searchable: int, answer: str, passed: bool, says: str) -> None:
     """Lab 6 tells a count made before Filebeat caught up from a query that drops lines."""
     expected = {"prefix": "lab6-abc-", "total": 120, "during": 80}
-    verdict = labs.LABS[6].check(expected, answer, counting(lab6_lines(searchable, 80)))
+    verdict = workshop.LABS[6].check(expected, answer, counting(lab6_lines(searchable, 80)))
     assert verdict.passed is passed, verdict
     assert says in str(verdict)
     assert passed or verdict.hint
@@ -397,8 +397,8 @@ def stub_lab(expected: dict[str, Any]) -> Lab:
 
 def test_create_writes_the_facts_and_the_hidden_answer(labs_dir, monkeypatch) -> None:
     """lab<N>.json holds the briefing's facts only; lab<N>.answer.json the expected answer."""
-    monkeypatch.setitem(labs.LABS, 1, stub_lab({"x": "42"}))
-    labs.create(1, None)  # type: ignore[arg-type]
+    monkeypatch.setitem(workshop.LABS, 1, stub_lab({"x": "42"}))
+    workshop.create(1, None)  # type: ignore[arg-type]
     facts = json.loads((labs_dir / "lab1.json").read_text())
     answer = json.loads((labs_dir / "lab1.answer.json").read_text())
     assert facts["tracking_id"] == "t" and "x" not in facts
@@ -414,8 +414,8 @@ def test_create_writes_the_facts_and_the_hidden_answer(labs_dir, monkeypatch) ->
 )
 def test_main_check_exit_codes(labs_dir, monkeypatch, capsys, answer, code, says) -> None:
     """check exits 0 on PASS and 1 on FAIL, printing the verdict."""
-    monkeypatch.setitem(labs.LABS, 1, stub_lab({"x": "42"}))
-    labs.create(1, None)  # type: ignore[arg-type]
+    monkeypatch.setitem(workshop.LABS, 1, stub_lab({"x": "42"}))
+    workshop.create(1, None)  # type: ignore[arg-type]
     assert __main__.main(["check", "1", answer]) == code
     assert says in capsys.readouterr().out
 
@@ -482,7 +482,7 @@ def test_crowd_returns_the_customers_answer(monkeypatch) -> None:
 )
 def test_malformed_answer_names_exactly_what_is_wrong(lab: int, answer: str, says: str) -> None:
     """An answer lacking a key FAILs naming only the missing key; a non-number names the value."""
-    module = importlib.import_module(f"loadgen.labs.lab{lab}")
+    module = importlib.import_module(f"workshop.lab{lab}")
     verdict = module.check({}, answer, lambda query: 0)
     assert not verdict.passed
     assert says in verdict.message

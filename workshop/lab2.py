@@ -1,4 +1,4 @@
-"""Lab 2: the root cause behind an error response (docs/workshop/lab2.md)."""
+"""Lab 2: the root cause behind an error response (workshop/lab2.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from loadgen.labs.kit import (
+from workshop.kit import (
     Context,
     Count,
     Scenario,

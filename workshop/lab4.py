@@ -1,4 +1,4 @@
-"""Lab 4: debug logging for one request, safely (docs/workshop/lab4.md)."""
+"""Lab 4: debug logging for one request, safely (workshop/lab4.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from loadgen.labs.kit import (
+from workshop.kit import (
     Context,
     Count,
     Scenario,

@@ -1,11 +1,11 @@
-"""Lab 1: every line of one request (docs/workshop/lab1.md)."""
+"""Lab 1: every line of one request (workshop/lab1.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from loadgen.labs.kit import (
+from workshop.kit import (
     FRONT,
     ORDERS,
     Context,

@@ -1,4 +1,4 @@
-"""Lab 5: the slow dependency, by event.duration (docs/workshop/lab5.md)."""
+"""Lab 5: the slow dependency, by event.duration (workshop/lab5.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from loadgen.labs.kit import (
+from workshop.kit import (
     FRONT,
     ORDERS,
     Context,

@@ -1,7 +1,7 @@
-"""Workshop labs (docs/workshop/): `make lab N=...` and `make lab-check N=... ANSWER=...`.
+"""Workshop labs (README.md here): `make lab N=...` and `make lab-check N=... ANSWER=...`.
 
-    python -m loadgen.labs create <N>           # the lab's situation, with fresh data each run
-    python -m loadgen.labs check <N> <answer>   # PASS or FAIL with a hint (exit 0 / 1)
+    python -m workshop create <N>           # the lab's situation, with fresh data each run
+    python -m workshop check <N> <answer>   # PASS or FAIL with a hint (exit 0 / 1)
 
 ``create`` sends requests to the running stack (SERVICE_URL), waits until Elasticsearch finds
 them, prints the briefing (what the "customer" says, the question, the answer's form) and
@@ -9,7 +9,8 @@ writes two files under LABS_DIR (default .run/labs/): ``lab<N>.json``, the brief
 (tracking IDs, times), and ``lab<N>.answer.json``, the expected answer, which attendees are
 not meant to open. ``check`` compares an answer with that file; lab 4's also asks
 Elasticsearch whether the attendee really sent their debug request. One module per lab
-(``lab1.py`` ... ``lab6.py``: its ``create`` and ``check``); ``kit.py`` has what they share.
+(``lab1.py`` ... ``lab6.py``: its ``create`` and ``check``), beside its page (``lab1.md`` ...);
+``kit.py`` has what they share.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.elastic import REPO, connect
-from loadgen.labs import lab1, lab2, lab3, lab4, lab5, lab6
-from loadgen.labs.kit import Context, Count, Scenario, Verdict, count_in, utc_now
+from workshop import lab1, lab2, lab3, lab4, lab5, lab6
+from workshop.kit import Context, Count, Scenario, Verdict, count_in, utc_now
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`make lab` and `make lab-check`: python -m loadgen.labs create <N> | check <N> <answer>."""
+"""`make lab` and `make lab-check`: python -m workshop create <N> | check <N> <answer>."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import requests
 
 from loadgen import cli
 from loadgen.elastic import INDEX_PATTERN, connect
-from loadgen.labs import LABS, check, create
-from loadgen.labs.kit import Context, Outage
 from loadgen.load import service_url
+from workshop import LABS, check, create
+from workshop.kit import Context, Outage
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadgen.labs", description="Workshop labs: create one, check an answer."
+        prog="python -m workshop", description="Workshop labs: create one, check an answer."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     made = commands.add_parser("create", help="make lab N's situation with fresh data")
@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"lab: {cli.unreachable('the service', ctx.service)}", file=sys.stderr)
         return 2
     ctx.es.count(index=INDEX_PATTERN)  # Elasticsearch down: named before any traffic is sent
-    print(f"lab {args.lab}: {lab.title}  (docs/workshop/lab{args.lab}.md)", flush=True)
+    print(f"lab {args.lab}: {lab.title}  (workshop/lab{args.lab}.md)", flush=True)
     try:
         scenario = create(args.lab, ctx)
     except RuntimeError as exc:  # lab 6: stopping or starting Elasticsearch failed

@@ -1,4 +1,4 @@
-"""Lab 6: Elasticsearch down during load: nothing lost (docs/workshop/lab6.md)."""
+"""Lab 6: Elasticsearch down during load: nothing lost (workshop/lab6.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import requests
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from loadgen.elastic import INDEX_PATTERN, REPO
-from loadgen.labs.kit import (
+from workshop.kit import (
     Context,
     Count,
     Scenario,

@@ -1,4 +1,4 @@
-"""Lab 3: one tracking ID across two services (docs/workshop/lab3.md)."""
+"""Lab 3: one tracking ID across two services (workshop/lab3.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from loadgen.labs.kit import (
+from workshop.kit import (
     FRONT,
     ORDERS,
     Context,
