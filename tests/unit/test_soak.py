@@ -1,5 +1,6 @@
-"""Tests for loadgen/soak.py: the fault schedule, which IDs each fault's row accounts for,
-recovery times from first sightings, the burst's oversized detail, the report's rows."""
+"""Tests for soak/ (faults, ledger, report): the fault schedule, which IDs each fault's row
+accounts for, recovery times from first sightings, the burst's oversized detail,
+the report's rows."""
 
 from __future__ import annotations
 
@@ -8,23 +9,23 @@ from urllib.parse import quote
 
 import pytest
 
-from loadgen import soak
-from loadgen.soak import Fault, Recovery
-from loadgen.soak_ledger import Balance, Lines
+from soak import faults, ledger, report
+from soak.faults import Fault, Recovery
+from soak.ledger import Balance, Ledger, Lines
 
 
 def test_rotations_are_spread_over_the_load() -> None:
     """N rotations split the load into N + 1 equal parts, none at its start or end."""
-    assert soak.rotation_times(1_000.0, 10, 4) == [3_000.0, 5_000.0, 7_000.0, 9_000.0]
+    assert faults.rotation_times(1_000.0, 10, 4) == [3_000.0, 5_000.0, 7_000.0, 9_000.0]
 
 
 def test_ids_in_a_fault_are_its_own_and_those_sent_during_it() -> None:
     """A burst counts its own IDs; a rotation also the seconds around the rename."""
     sent = {"before": 500.0, "during": 1_500.0, "just-after": 3_500.0, "later": 9_000.0}
     burst = Fault("burst", 1_000.0, 2_000.0, ids=("b1", "b2"))
-    assert soak.ids_in(burst, sent) == ["b1", "b2", "during"]
+    assert faults.ids_in(burst, sent) == ["b1", "b2", "during"]
     rotation = Fault("rotation", 2_000.0, 2_100.0)
-    assert soak.ids_in(rotation, sent) == ["during", "just-after"]
+    assert faults.ids_in(rotation, sent) == ["during", "just-after"]
 
 
 @pytest.mark.parametrize(
@@ -50,16 +51,16 @@ def test_ids_in_a_fault_are_its_own_and_those_sent_during_it() -> None:
 def test_recovery(seen: dict[str, float], expected: Recovery) -> None:
     """Resumed: first ID sent after the fault, found; drained: the last one sent during it."""
     sent = {"before": 1_000.0, "during-1": 6_000.0, "during-2": 9_000.0, "after": 10_500.0}
-    assert soak.recovery(Fault("es-outage", 5_000.0, 10_000.0), sent, seen) == expected
+    assert faults.recovery(Fault("es-outage", 5_000.0, 10_000.0), sent, seen) == expected
 
 
 def test_the_burst_detail_overflows_both_lines_but_fits_the_request_line() -> None:
     """256 kept characters cost > 2048 bytes as JSON (error line twice over 4096 with the
     rest); the URL-encoded detail stays under gunicorn's 4094-byte request line."""
-    detail = soak.large_detail(3500)
+    detail = faults.large_detail(3500)
     assert len(json.dumps(detail[:256])) > 2048
-    assert 3000 < len(quote(detail)) < soak.MAX_REQUEST_LINE - 100
-    assert len(quote(soak.large_detail(99_999))) < soak.MAX_REQUEST_LINE - 100
+    assert 3000 < len(quote(detail)) < faults.MAX_REQUEST_LINE - 100
+    assert len(quote(faults.large_detail(99_999))) < faults.MAX_REQUEST_LINE - 100
 
 
 def test_decode_windows_cover_each_kind_and_the_run() -> None:
@@ -69,9 +70,9 @@ def test_decode_windows_cover_each_kind_and_the_run() -> None:
         Fault("es-outage", 20_000.0, 60_000.0),
         Fault("rotation", 30_000.0, 30_100.0),
     ]
-    windows = soak.decode_windows(faults, 5_000.0, 90_000.0)
-    assert windows["rotation"] == (9_000.0, 30_100.0 + soak.DECODE_LOOKAHEAD_MS)
-    assert windows["es-outage"] == (19_000.0, 60_000.0 + soak.DECODE_LOOKAHEAD_MS)
+    windows = ledger.decode_windows(faults, 5_000.0, 90_000.0)
+    assert windows["rotation"] == (9_000.0, 30_100.0 + ledger.DECODE_LOOKAHEAD_MS)
+    assert windows["es-outage"] == (19_000.0, 60_000.0 + ledger.DECODE_LOOKAHEAD_MS)
     assert windows["run"][1] == 90_000.0
 
 
@@ -84,7 +85,7 @@ def test_rows_per_kind_with_rotations_during_an_outage_not_timed() -> None:
         Fault("rotation", 5_000.0, 5_100.0),
         Fault("rotation", 30_000.0, 30_100.0),
     ]
-    ledger = soak.Ledger(
+    ledger = Ledger(
         expected={},
         lines=Lines(),
         balance={i: Balance(3, 3) for i in sent} | {"b": Balance(3, 2)},
@@ -92,7 +93,7 @@ def test_rows_per_kind_with_rotations_during_an_outage_not_timed() -> None:
         lost_detail=[],
         undecodable={"run": 0, "es-outage": 0, "rotation": 0},
     )
-    rows = soak.fault_rows(faults, sent, seen, ledger, t0_ms=0.0)
+    rows = report.fault_rows(faults, sent, seen, ledger, t0_ms=0.0)
     assert [row[0] for row in rows] == [
         "Elasticsearch down 16 s",
         "log rotations x2",

@@ -1,4 +1,4 @@
-"""Tests for loadgen/soak_ledger.py: which lines a run wrote (rotated files too), and how
+"""Tests for soak/ledger.py: which lines a run wrote (rotated files too), and how
 lines and documents per tracking ID become lost, duplicated or complete."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from loadgen.soak_ledger import (
+from loadgen.verify import expected_by_id
+from soak.ledger import (
     TOO_LARGE,
     Balance,
     Tally,
@@ -18,7 +19,6 @@ from loadgen.soak_ledger import (
     read_lines,
     snapshot,
 )
-from loadgen.verify import expected_by_id
 from tests.unit.test_loadgen_manifest import record
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 
-from loadgen.soak import large_detail
+from soak.faults import large_detail
 from trackstack.ecs import TRUNCATED, EcsFormatter, bounded_json
 from trackstack.redact import Redactor
 

@@ -7,24 +7,31 @@ duplicates. On top, every ID needs the documents its endpoint must produce (the 
 ``loadgen.expectations``, as `make verify` does): that catches lines the service never wrote.
 A line Elasticsearch refused is in the dead-letter index (loadgen.deadletter): it counts as
 dead-lettered, not lost, and explains the expected documents its ID then lacks.
-A run's lines are those after where each file ended when it began (``snapshot``).
+A run's lines are those after where each file ended when it began (``snapshot``). ``settle``
+counts until every ID balances; ``Ledger`` is its result.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elasticsearch import Elasticsearch
 from loadgen import deadletter
 from loadgen.elastic import INDEX_PATTERN, REPO
-from loadgen.verify import BATCH, Expected, Found, lacking, search_batch
-from loadgen.watch import batches
+from loadgen.expectations import Check
+from loadgen.manifest import Record
+from loadgen.verify import BATCH, Expected, Found, expected_by_id, lacking, search_batch
+from loadgen.watch import SLACK_MS, batches, now_ms
+
+if TYPE_CHECKING:  # soak.faults imports this module
+    from soak.faults import Fault
 
 LOG_DIR = REPO / ".run" / "logs"
 FILEBEAT_OUT = REPO / ".run" / "filebeat" / "filebeat.out"  # native/filebeat.sh appends here
@@ -34,6 +41,23 @@ LOG_GLOB = "*.ndjson*"  # the live files and the rotated <name>.ndjson.<time> on
 TOO_LARGE = "log record too large to write; dropped its fields"
 CUT_MARK = b"[truncated]"
 FileKey = tuple[int, int]  # (st_dev, st_ino): a file keeps it when renamed
+# A burst's ERROR line is cut to the line bound; its stack trace must still start as one.
+TRACE_HEAD = Check(
+    "trace head",
+    "ERROR whose cut error.stack_trace still starts with its Traceback line",
+    {
+        "bool": {
+            "filter": [
+                {"term": {"log.level": "error"}},
+                {"match_phrase": {"error.stack_trace": "Traceback most recent call last"}},
+            ]
+        }
+    },
+)
+SHOW_LOST = 10
+# Undecodable documents carry Filebeat's read time; look this long after each fault for them.
+DECODE_LOOKAHEAD_MS = 30_000.0
+LEDGER_POLL_S = 2.0
 
 
 def snapshot(log_dir: Path = LOG_DIR) -> dict[FileKey, int]:
@@ -304,3 +328,94 @@ def filebeat_events(since: int, path: Path = FILEBEAT_OUT) -> Counter[str]:
             for key in ("duplicates", "dropped", "failed"):
                 totals[key] += int(events.get(key, 0))
     return totals
+
+
+@dataclass
+class Ledger:
+    expected: dict[str, Expected]
+    lines: Lines
+    balance: dict[str, Balance]
+    waited_s: float
+    lost_detail: list[str]
+    dead_letters: int = 0  # documents in the dead-letter index since the run began
+    undecodable: dict[str, int] = field(default_factory=dict)  # decode_windows' names
+    filebeat: Counter[str] = field(default_factory=Counter)  # filebeat_events
+
+    @property
+    def whole(self) -> Tally:
+        return Tally.of(self.balance, self.balance)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.whole.lost_ids
+            or self.whole.duplicated
+            or self.dead_letters
+            or self.undecodable.get("run", 0)
+            or self.lines.not_json
+            or self.lines.repeated
+        )
+
+
+def settle(
+    es: Elasticsearch,
+    records: Sequence[Record],
+    since: Mapping[tuple[int, int], int],
+    settle_s: float,
+) -> Ledger:
+    """Counts lines and documents until every ID balances or ``settle_s`` has passed."""
+    expected = expected_by_id(records)
+    for record in records:
+        if record.entry == "burst" and record.tracking_id:
+            expected[record.tracking_id].checks[TRACE_HEAD.key] = TRACE_HEAD
+    since_ms = min((r.sent_ms for r in records), default=now_ms()) - SLACK_MS
+    began = time.monotonic()
+    pending = list(expected.values())
+    while pending and time.monotonic() - began < settle_s:
+        found = search_found(es, pending, since_ms)
+        dead = search_dead(es, [i.tracking_id for i in pending], since_ms)
+        balance = balances(
+            {i.tracking_id: i for i in pending}, read_lines(expected, since), found, dead
+        )
+        pending = [item for item in pending if not balance[item.tracking_id].settled]
+        if pending:
+            time.sleep(LEDGER_POLL_S)
+    # The final count, of every ID: documents first, then lines, so a line written in between
+    # (a background job's last step) reads as not yet shipped, never as a duplicate.
+    found = search_found(es, list(expected.values()), since_ms)
+    dead = search_dead(es, list(expected), since_ms)
+    # From the first request on, without the clock slack: earlier rejections are not this run's.
+    dead_total = deadletter.count(es, min((r.sent_ms for r in records), default=now_ms()))
+    lines = read_lines(expected, since)
+    balance = balances(expected, lines, found, dead)
+    lost_detail: list[str] = []
+    for tracking_id, item in balance.items():
+        if item.complete:
+            continue
+        if len(lost_detail) >= SHOW_LOST:
+            lost_detail.append("  ... and more (soak.txt lists the first ones)")
+            break
+        unshipped, unknown = unmatched_lines(es, tracking_id, lines, since_ms)
+        lost_detail.append(
+            f"{tracking_id}: {item.lines} lines, {item.docs} documents"
+            + (f", {item.dead} DEAD-LETTERED" if item.dead else "")
+            + (f", lacks: {'; '.join(item.lacks)}" if item.lacks and not item.dead else "")
+        )
+        lost_detail += [f"  no document for the line at {where}" for where in unshipped[:5]]
+        lost_detail += [f"  document _id {doc_id} matches no line" for doc_id in unknown[:5]]
+    return Ledger(expected, lines, balance, time.monotonic() - began, lost_detail, dead_total)
+
+
+def decode_windows(
+    faults: Sequence[Fault], started_ms: float, ended_ms: float
+) -> dict[str, tuple[float, float]]:
+    """Time windows (epoch ms) to count undecodable documents in: each kind of fault from its
+    first start to DECODE_LOOKAHEAD_MS after its last end, and the whole run ("run")."""
+    windows: dict[str, tuple[float, float]] = {"run": (started_ms - SLACK_MS, ended_ms)}
+    for kind in dict.fromkeys(f.kind for f in faults):
+        same = [f for f in faults if f.kind == kind]
+        windows[kind] = (
+            min(f.start_ms for f in same) - 1000,
+            max(f.end_ms for f in same) + DECODE_LOOKAHEAD_MS,
+        )
+    return windows
