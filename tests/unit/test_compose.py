@@ -4,7 +4,6 @@ the RAM budget, and every secret it reads is one that init-secrets generates."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -13,11 +12,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+
+from setup import compose as compose_helper
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -29,18 +29,6 @@ LOCUST_PORT = 8089
 GIB = 1024**3
 MIB = 1024**2
 SERVICE_IMAGE = "trackstack-service:local"
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-compose_helper = _load("trackstack_compose_helper", REPO / "setup" / "compose.py")
 
 
 def memory_bytes(limit: str) -> int:
@@ -277,7 +265,7 @@ def test_filebeat_reads_container_logs_read_only_as_least_privileged_user() -> N
 # memory too, and a first start or a burst of load does more than the measurement did.
 MEASURED_PEAK_MIB = {
     "init-secrets": 51,  # /usr/bin/time -v bash setup/init-secrets.sh: max RSS
-    "setup": 40,  # /usr/bin/time -v python setup/setup.py (against Elasticsearch): max RSS
+    "setup": 40,  # /usr/bin/time -v python -m setup (against Elasticsearch): max RSS
     "kibana-setup": 40,  # not run here (no Kibana); the same script and imports as setup
     "service": 121,  # gunicorn master + 2 gevent workers under `loadgen load` (tree RSS)
     "orders": 203,  # uvicorn manager + 2 workers (python -m orders), tree RSS under requests
@@ -475,7 +463,8 @@ def test_doctor_fails_clearly_without_an_engine() -> None:
     """make doctor exits non-zero and says the engine is the problem when it is unreachable."""
     env = os.environ | {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     result = subprocess.run(
-        [sys.executable, str(REPO / "setup" / "compose.py"), "doctor"],
+        [sys.executable, "-m", "setup.compose", "doctor"],
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,

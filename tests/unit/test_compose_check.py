@@ -3,30 +3,17 @@ service: it runs its steps in order and stops at the first failure with a messag
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from setup import compose_check as check
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "trackstack_compose_check", REPO / "setup" / "compose_check.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-check = _load()
 KIBANA = "http://kibana.test"
 HITS = {
     "hits": {

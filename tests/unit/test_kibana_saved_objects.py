@@ -22,7 +22,7 @@ SavedObject = dict[str, Any]
 
 
 def load_objects() -> list[SavedObject]:
-    """Every object, in the order setup.py imports them (files in name order)."""
+    """Every object, in the order python -m setup imports them (files in name order)."""
     objects = []
     for path in sorted(KIBANA_DIR.glob("*.ndjson")):
         for number, line in enumerate(path.read_text().splitlines(), 1):

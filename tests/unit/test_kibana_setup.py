@@ -1,4 +1,4 @@
-"""setup/setup.py's Kibana part (`setup.py kibana`) against a stand-in Kibana, and the secrets
+"""`python -m setup kibana` against a stand-in Kibana, and the secrets
 Kibana needs. Kibana itself cannot run here; the stand-in answers the three APIs the way
 Kibana 9 documents them and records what it was sent."""
 
@@ -7,36 +7,21 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from setup import __main__ as setup
+
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-for-the-stand-in"
-
-
-def _load_setup_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "trackstack_setup_kibana", REPO / "setup" / "setup.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-setup = _load_setup_module()
 
 
 @dataclass
@@ -202,7 +187,7 @@ def test_wrong_password_fails_at_once(
 
 
 def test_secrets_include_kibanas_keys_and_the_debug_token(tmp_path: Path) -> None:
-    """`setup.py secrets` also makes kibana.env (three keys of 32+ characters) and service.env,
+    """`setup secrets` also makes kibana.env (three keys of 32+ characters) and service.env,
     and keeps a DEBUG_LOG_TOKEN the native stack already generated."""
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()

@@ -1,33 +1,22 @@
-"""Unit tests for setup/setup.py and the data files it applies (no Elasticsearch needed)."""
+"""Unit tests for python -m setup (setup/__main__.py) and the data files it applies
+(no Elasticsearch needed)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import stat
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from setup import __main__ as setup
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_setup_module() -> ModuleType:
-    # setup/ is a folder of scripts, not a package: load the file under a name of its own.
-    spec = importlib.util.spec_from_file_location("trackstack_setup", REPO / "setup" / "setup.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-setup = _load_setup_module()
 ES_DIR = REPO / "elasticsearch"
 
 # The log record of docs/DESIGN.md plus what Filebeat adds, with the type each must have.

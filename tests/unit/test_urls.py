@@ -1,30 +1,17 @@
-"""`make urls` (setup/compose.py urls) says what is true of the stack that runs: compose with
+"""`make urls` (python -m setup.compose urls) says what is true of the stack that runs: compose with
 Kibana and its login, native without Kibana and without passwords in clear, or nothing."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from loadgen.elastic import REPO
+from setup import compose
 
 PASSWORD = "s3cret-do-not-print"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("trackstack_urls", REPO / "setup" / "compose.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-compose = _load()
 RUNNING = dict.fromkeys(["elasticsearch", "esfront", "trackstack-service"], "running")
 
 

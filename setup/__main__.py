@@ -1,9 +1,9 @@
 """One-shot, re-runnable Elasticsearch setup, the same for the native stack and compose.
 
-    .venv/bin/python setup/setup.py                   # over HTTP: template, roles, users
-    .venv/bin/python setup/setup.py secrets           # only generate missing secrets
-    .venv/bin/python setup/setup.py file-realm DIR    # write roles/users as ES config files
-    .venv/bin/python setup/setup.py kibana            # compose: Kibana's data view, dashboard
+    .venv/bin/python -m setup                   # over HTTP: template, roles, users
+    .venv/bin/python -m setup secrets           # only generate missing secrets
+    .venv/bin/python -m setup file-realm DIR    # write roles/users as ES config files
+    .venv/bin/python -m setup kibana            # compose: Kibana's data view, dashboard
 
 Everything comes from the JSON data files in elasticsearch/: templates/ (index templates),
 roles/ and users/ (one file per role or user, named after it). Passwords are generated
@@ -54,8 +54,9 @@ from elasticsearch import (
     NotFoundError,
     TransportError,
 )
+from setup import project
+from setup.project import DATA_VIEW_ID, REPO, read_env_file
 
-REPO = Path(__file__).resolve().parent.parent
 # Stamped into each object we put, so a re-run can tell "already applied" from "changed".
 SOURCE_HASH_KEY = "trackstack_source_sha256"
 # Elasticsearch's own default cost for PBKDF2 password hashes.
@@ -70,8 +71,6 @@ GENERATED_SECRETS = {
     ),
     "service.env": ("DEBUG_LOG_TOKEN",),
 }
-# The data view every saved object refers to (docs/DESIGN.md); Discover opens on it.
-DATA_VIEW_ID = "trackstack-logs"
 KIBANA_POLL_S = 3.0
 
 
@@ -91,7 +90,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
-        secrets_dir = Path(env.get("SECRETS_DIR", REPO / ".secrets"))
+        secrets_dir = project.secrets_dir(env)
         from_file = read_env_file(secrets_dir / "elastic.env").get("ELASTIC_PASSWORD")
         password = env.get("ELASTIC_PASSWORD") or from_file
         return cls(
@@ -110,19 +109,6 @@ class Settings:
 
 
 # --- pure helpers (unit-tested) ---------------------------------------------------------------
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of an env file; missing file -> {}. No quoting or expansion."""
-    if not path.is_file():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
 
 
 def write_private_file(path: Path, text: str) -> None:
@@ -393,7 +379,7 @@ def run(settings: Settings) -> None:
     except ApiError as err:
         raise SetupError(
             f"the security API failed ({err}); an Elasticsearch without the security index "
-            "(the native zip) needs `setup.py file-realm` before it starts"
+            "(the native zip) needs `python -m setup file-realm` before it starts"
         ) from err
 
 
