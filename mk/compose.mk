@@ -43,7 +43,7 @@ install-compose-validator: ## Debian's docker-compose (v1), only to validate doc
 		echo "installed docker-compose $$(docker-compose version --short)"; \
 	else \
 		echo "WARNING: docker-compose missing and cannot apt-get it here (needs root on Debian);" \
-			"tests/unit/test_compose.py will fail until it is installed" >&2; \
+			"tests/unit/setup/test_compose.py will fail until it is installed" >&2; \
 	fi
 
 .PHONY: compose-check

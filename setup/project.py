@@ -44,26 +44,22 @@ class PollTimeout(TimeoutError):
 
 
 def poll_until(
-    check: Callable[[], T | None],
-    timeout: float,
-    interval: float = 0.25,
-    what: str = "the condition",
+    check: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.25
 ) -> T:
-    """Calls ``check`` every ``interval`` seconds until it returns something truthy, and
-    returns that. An exception from ``check`` counts as "not yet" and is kept; after
-    ``timeout`` seconds it raises PollTimeout naming ``what`` and that last error (the
-    opentelemetry-demo's e2e tests wait the same way)."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
+    """Calls ``check`` every ``every_s`` seconds until it returns something truthy, and returns
+    that. An exception from ``check`` counts as "not yet"; after ``timeout_s`` seconds it raises
+    PollTimeout naming ``what`` and the last error or falsy result (the way the
+    opentelemetry-demo's end-to-end tests wait for their backend)."""
+    deadline = time.monotonic() + timeout_s
+    last = "never called"
     while True:
         try:
             result = check()
-        except Exception as exc:  # not ready yet: kept for the timeout's message
-            last_error = exc
-        else:
             if result:
                 return result
-        if time.monotonic() >= deadline:
-            detail = f"; last error: {last_error!r}" if last_error is not None else ""
-            raise PollTimeout(f"no {what} after {timeout:g} s{detail}")
-        time.sleep(interval)
+            last = f"returned {result!r}"
+        except Exception as exc:  # not ready yet: kept for the timeout's message
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise PollTimeout(f"timed out after {timeout_s:g} s waiting for {what}; last: {last}")
+        time.sleep(every_s)

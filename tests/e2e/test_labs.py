@@ -31,7 +31,8 @@ import requests
 from elasticsearch import Elasticsearch
 from loadgen.elastic import INDEX_PATTERN, REPO, connect
 from loadgen.trace import fetch, field
-from tests.e2e.conftest import SERVICE, Stack, native, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import SERVICE, Stack, native
 
 WORKSHOP = REPO / "workshop"
 PASTE = "for the commands on the lab page, paste this line into your shell first:"

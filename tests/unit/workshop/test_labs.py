@@ -15,7 +15,7 @@ import pytest
 
 import workshop
 from loadgen.elastic import REPO
-from tests.conftest import DEBUG_TOKEN
+from tests.helpers import DEBUG_TOKEN
 from workshop import Lab, __main__, kit, lab2, lab4
 from workshop.kit import Scenario, Verdict
 

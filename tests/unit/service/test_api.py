@@ -9,7 +9,7 @@ import pytest
 
 from service import create_app
 from service.config import Settings
-from tests.conftest import DEBUG_TOKEN
+from tests.helpers import DEBUG_TOKEN
 
 CANARY = "CANARY-9f1c2b"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loadgen import load, manifest
-from tests.unit.test_loadgen_manifest import record
+from tests.helpers import record
 
 
 @pytest.mark.parametrize(

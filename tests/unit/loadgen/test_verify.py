@@ -11,7 +11,7 @@ import pytest
 from loadgen import expectations, kibana, mix, verify
 from loadgen.manifest import Record
 from loadgen.verify import Expected, Found
-from tests.unit.test_loadgen_manifest import record
+from tests.helpers import record
 
 
 def keys(r: Record) -> set[str]:

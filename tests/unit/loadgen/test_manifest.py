@@ -5,37 +5,12 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from loadgen import manifest
-from loadgen.manifest import ManifestError, Record, Sighting
-
-
-def record(
-    endpoint: str = "names",
-    tracking_id: str | None = "0f8fad5b-d9cb-469f-a165-70867728950e",
-    latency_ms: float = 12.5,
-    **overrides: Any,
-) -> Record:
-    """A manifest record as the Locust side makes it (the other loadgen tests use it too)."""
-    sent_ms = overrides.pop("sent_ms", 1_000.0)
-    values: dict[str, Any] = {
-        "seq": 1,
-        "entry": endpoint,
-        "endpoint": endpoint,
-        "method": "GET",
-        "path": f"/api/{endpoint}",
-        "sent_id": None,
-        "returned_id": tracking_id,
-        "debug": False,
-        "status": 200,
-        "expected_status": 200,
-        "sent_ms": sent_ms,
-        "received_ms": sent_ms + latency_ms,
-    }
-    return Record.of_response(**(values | overrides))
+from loadgen.manifest import ManifestError, Sighting
+from tests.helpers import record
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 
 from setup import __main__ as setup
-
-REPO = Path(__file__).resolve().parents[2]
-
+from setup.project import REPO
 
 ES_DIR = REPO / "elasticsearch"
 

@@ -19,7 +19,7 @@ from soak.ledger import (
     read_lines,
     snapshot,
 )
-from tests.unit.test_loadgen_manifest import record
+from tests.helpers import record
 
 
 def line(tracking_id: str | None, event_id: str, **extra: Any) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from setup.project import REPO
+
 KIBANA_DIR = REPO / "kibana"
 TEMPLATE = REPO / "elasticsearch" / "templates" / "trackstack-logs.json"
 DEADLETTER_TEMPLATE = REPO / "elasticsearch" / "templates" / "trackstack-deadletter.json"

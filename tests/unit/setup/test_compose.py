@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from setup import compose as compose_helper
+from setup.project import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 ONE_SHOT = {name for name, spec in SERVICES.items() if spec.get("restart") == "no"}

@@ -6,7 +6,7 @@ import pytest
 
 from loadgen import report
 from loadgen.manifest import Sighting
-from tests.unit.test_loadgen_manifest import record
+from tests.helpers import record
 
 ONE_TO_HUNDRED = [float(v) for v in range(100, 0, -1)]  # unsorted on purpose
 

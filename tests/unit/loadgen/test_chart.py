@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadgen import chart
-from tests.unit.test_loadgen_manifest import record
+from tests.helpers import record
 
 
 def test_per_second_percentiles() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,8 +10,7 @@ import prison
 import pytest
 
 from loadgen import kibana
-
-REPO = Path(__file__).resolve().parents[2]
+from setup.project import REPO
 
 # Written by hand in the form Kibana 8.15+/9.x itself produces for a data view pinned by id.
 KNOWN_GOOD = (

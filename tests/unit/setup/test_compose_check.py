@@ -11,9 +11,6 @@ import pytest
 
 from setup import compose_check as check
 
-REPO = Path(__file__).resolve().parents[2]
-
-
 KIBANA = "http://kibana.test"
 HITS = {
     "hits": {

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 from loadgen import watch
-from tests.unit.test_loadgen_manifest import record
+from tests.helpers import record
 
 
 def test_first_finding_search_marks_an_id_with_the_miss_before_it() -> None:

@@ -10,7 +10,7 @@ import contextvars
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,12 @@ from starlette.responses import Response
 from orders import create_app
 from orders.config import Settings
 from orders.logfiles import DailyFile
-from tests.conftest import parse_line
+from tests.helpers import Lines, captured_lines, parse_line
 from trackstack import configure_logging, current_tracking_id, start_thread
 from trackstack.asgi import TrackingMiddleware
 from trackstack.context import tracking_id_var
 
 DEBUG_TOKEN = "orders-debug-token-0123"
-Lines = Callable[[], list[dict[str, Any]]]
 
 
 @pytest.fixture
@@ -41,18 +40,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def lines(tmp_path: Path, settings: Settings) -> Iterator[Lines]:
-    path = tmp_path / "out.ndjson"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    handler = configure_logging(settings.tracking(), fd=fd)
-
-    def read() -> list[dict[str, Any]]:
-        handler.flush()
-        return [parse_line(line) for line in path.read_text().splitlines()]
-
-    yield read
-    logging.getLogger().removeHandler(handler)
-    handler.flush()
-    os.close(fd)
+    with captured_lines(tmp_path / "out.ndjson", settings.tracking()) as read:
+        yield read
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from setup import __main__ as setup
+from setup.project import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-for-the-stand-in"
 
 
