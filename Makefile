@@ -32,11 +32,8 @@ install: ## Install what the tests and the native stack need (each step says wha
 	native/build-filebeat.sh >/dev/null
 
 .PHONY: lint
-lint: $(ACTIONLINT) ## ruff (lint + format check), mypy, actionlint (GitHub workflows)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	$(ACTIONLINT)
+lint: $(ACTIONLINT) ## The pre-commit checks on every file: ruff, ruff format, mypy, shellcheck, actionlint, YAML/TOML
+	PRE_COMMIT_HOME=.cache/pre-commit $(VENV)/bin/pre-commit run --all-files
 
 .PHONY: unit
 unit: ## Unit tests only (tests/unit, no servers, no stack): seconds to a couple of minutes
