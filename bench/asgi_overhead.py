@@ -21,12 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from bench.service_overhead import free_port, wrk
+from bench import serve
+from bench.service_overhead import wrk
+from setup.project import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 APPS = {
     "orders": "orders.main:worker_app",
     "trackstack": "bench.asgi_apps:with_trackstack",
@@ -45,22 +45,9 @@ def start(name: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {"SERVICE_NAME": "trackstack-orders", "LOG_FILE": ""}
     # trackstack writes its own access line; asgi-correlation-id relies on uvicorn's.
     access = "1" if name == "correlation" else "0"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, APPS[name], str(port), access],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+    return serve.start(
+        [sys.executable, "-c", SERVE, APPS[name], str(port), access], port, log, env, 90
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"{name} did not start; see {log}")
 
 
 def main() -> None:

@@ -11,22 +11,14 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from bench import serve
+from setup.project import free_port
 
 
 def start(config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -34,23 +26,7 @@ def start(config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         "PORT": str(port),
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
     }
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", config],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{config} did not start; see {log}")
+    return serve.start([sys.executable, "-m", "gunicorn", "-c", config], port, log, env, 20)
 
 
 def wrk(port: int, seconds: int, connections: int) -> float:

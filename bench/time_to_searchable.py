@@ -21,8 +21,9 @@ import time
 import uuid
 from pathlib import Path
 
-from loadgen.elastic import REPO, connect, read_env_file, secrets_dir
+from loadgen.elastic import connect
 from loadgen.watch import present
+from setup.project import REPO, read_env_file, secrets_dir
 
 DEFAULT_CONFIG = """\
 # Filebeat's defaults: the same input and parser, no queue, scanner or backoff tuning.

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from elasticsearch import ApiError, AuthenticationException, TransportError
 from elasticsearch import ConnectionError as UnreachableError
-from loadgen.elastic import INDEX_PATTERN, credentials, es_url
+from loadgen.elastic import credentials, es_url
+from setup.project import INDEX_PATTERN
 
 START_STACK = "start the stack with make native-up (or make up)"
 

@@ -9,26 +9,20 @@ setup both write them), else none (an Elasticsearch without security).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from elasticsearch import Elasticsearch
+from setup.project import INDEX_PATTERN, REPO, read_env_file, secrets_dir
 
-REPO = Path(__file__).resolve().parents[1]
-INDEX_PATTERN = "trackstack-logs-*"
-
-
-def secrets_dir() -> Path:
-    return Path(os.environ.get("SECRETS_DIR", REPO / ".secrets"))
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not key.lstrip().startswith("#"):
-                values[key.strip()] = value.strip()
-    return values
+# The project's shared names stay importable from here too (setup/project.py defines them).
+__all__ = [
+    "INDEX_PATTERN",
+    "REPO",
+    "connect",
+    "credentials",
+    "es_url",
+    "read_env_file",
+    "secrets_dir",
+]
 
 
 def credentials(user: str = "trackstack_reader") -> tuple[str, str] | None:

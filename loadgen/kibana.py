@@ -26,9 +26,9 @@ import prison
 import requests
 
 from loadgen import cli
+from setup.project import DATA_VIEW_ID
 
 DEFAULT_KIBANA_URL = "http://127.0.0.1:5601"
-DATA_VIEW_ID = "trackstack-logs"
 # The columns of the saved search "Requests by tracking_id" (kibana/saved-objects.ndjson).
 COLUMNS = (
     "service.name",

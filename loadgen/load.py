@@ -24,9 +24,10 @@ import requests
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from loadgen import USER_AGENT, __version__, chart, cli, manifest, mix, report
-from loadgen.elastic import REPO, connect
+from loadgen.elastic import connect
 from loadgen.manifest import Record
 from loadgen.watch import Watcher, now_ms, present
+from setup.project import REPO
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 POLL_S = 0.25

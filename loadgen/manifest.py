@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from loadgen.elastic import REPO
+from setup.project import REPO
 
 MANIFEST = "manifest.jsonl"
 SEARCHABLE = "searchable.jsonl"

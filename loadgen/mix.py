@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-from loadgen.elastic import read_env_file, secrets_dir
+from setup.project import read_env_file, secrets_dir
 
 IdSource = Literal["server", "client", "invalid"]
 

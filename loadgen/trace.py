@@ -26,8 +26,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import deadletter, kibana
-from loadgen.elastic import INDEX_PATTERN, connect
+from loadgen.elastic import connect
 from loadgen.report import table
+from setup.project import INDEX_PATTERN
 
 LIMIT = 1000
 MESSAGE_WIDTH = 90

@@ -21,11 +21,12 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import chart, deadletter, expectations, kibana, manifest, report
-from loadgen.elastic import INDEX_PATTERN, connect, credentials
+from loadgen.elastic import connect, credentials
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
 from loadgen.mix import MIX, SYNTHETIC_PASSWORD
 from loadgen.watch import SLACK_MS, batches, now_ms, since_query
+from setup.project import INDEX_PATTERN
 
 BATCH = 1000
 POLL_S = 1.0

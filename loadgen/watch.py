@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO, TypeVar
 
 from elasticsearch import Elasticsearch
-from loadgen.elastic import INDEX_PATTERN
 from loadgen.manifest import Record, Sighting
+from setup.project import INDEX_PATTERN
 
 T = TypeVar("T")
 BATCH = 5000  # IDs per terms query (Elasticsearch allows 65 536)

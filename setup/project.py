@@ -6,6 +6,7 @@ import it before `make install` (``python3 -m setup.compose``) as well as the se
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +23,13 @@ T = TypeVar("T")
 def secrets_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where the generated secrets live: ``SECRETS_DIR``, else the repository's ``.secrets/``."""
     return Path((os.environ if env is None else env).get("SECRETS_DIR", REPO / ".secrets"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def read_env_file(path: Path) -> dict[str, str]:

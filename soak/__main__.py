@@ -17,9 +17,10 @@ from pathlib import Path
 import requests
 
 from loadgen import cli, manifest
-from loadgen.elastic import REPO, connect
+from loadgen.elastic import connect
 from loadgen.load import service_url
 from loadgen.watch import now_ms
+from setup.project import REPO
 from soak import SoakError, say
 from soak.faults import (
     Native,

@@ -21,10 +21,10 @@ import requests
 from elasticsearch import Elasticsearch
 from loadgen import USER_AGENT, manifest, report
 from loadgen.dockerlog import Relay
-from loadgen.elastic import REPO
 from loadgen.load import ManifestTail
 from loadgen.manifest import Record, Sighting
 from loadgen.watch import Watcher, now_ms, present
+from setup.project import REPO
 from soak import SoakError, say
 from soak.ledger import LOG_DIR
 

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from elasticsearch import Elasticsearch
 from loadgen import deadletter
-from loadgen.elastic import INDEX_PATTERN, REPO
 from loadgen.expectations import Check
 from loadgen.manifest import Record
 from loadgen.verify import BATCH, Expected, Found, expected_by_id, lacking, search_batch
 from loadgen.watch import SLACK_MS, batches, now_ms
+from setup.project import INDEX_PATTERN, REPO
 
 if TYPE_CHECKING:  # soak.faults imports this module
     from soak.faults import Fault

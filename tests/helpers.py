@@ -6,13 +6,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
+import shlex
+import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from elasticsearch import Elasticsearch
+from loadgen.dockerlog import messages
 from loadgen.manifest import Record
+from setup.project import INDEX_PATTERN, REPO
 from trackstack import Settings, configure_logging
 
 DEBUG_TOKEN = "let-me-debug-0123456789"
@@ -60,13 +69,6 @@ def captured_lines(path: Path, settings: Settings) -> Iterator[Lines]:
         os.close(fd)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def record(
     endpoint: str = "names",
     tracking_id: str | None = "0f8fad5b-d9cb-469f-a165-70867728950e",
@@ -90,3 +92,114 @@ def record(
         "received_ms": sent_ms + latency_ms,
     }
     return Record.of_response(**(values | overrides))
+
+
+# --- the native stack (tests/e2e) ----------------------------------------------------------
+
+SERVICE = "http://127.0.0.1:8000"
+ORDERS = "http://127.0.0.1:8001"
+
+
+def native(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "native" / args[0]), *args[1:]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+@dataclass
+class Stack:
+    es: Elasticsearch  # as elastic: tests also look at what a reader cannot
+
+    def docs(self, query: dict[str, Any], size: int = 1000) -> list[dict[str, Any]]:
+        self.es.indices.refresh(index=INDEX_PATTERN)
+        hits = self.es.search(
+            index=INDEX_PATTERN, query=query, size=size, sort=["@timestamp", "log.offset"]
+        )
+        return [hit["_source"] | {"_id": hit["_id"]} for hit in hits["hits"]["hits"]]
+
+    def by_id(self, tracking_id: str, field: str = "tracking_id") -> list[dict[str, Any]]:
+        return self.docs({"term": {field: tracking_id}})
+
+    def count(self, query: dict[str, Any]) -> int:
+        self.es.indices.refresh(index=INDEX_PATTERN)
+        return int(self.es.count(index=INDEX_PATTERN, query=query)["count"])
+
+
+# --- compose's Filebeat on Docker-like logs (tests/e2e/test_compose_*.py) -------------------
+
+FILEBEAT_SERVICE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["filebeat"]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def docker_lines(line: str, stream: str = "stdout") -> list[str]:
+    """How Docker's json-file driver stores one line the container wrote (loadgen.dockerlog)."""
+    return [record.decode() for record in messages(line, stream)]
+
+
+def service_line(service: str, tracking_id: str | None, **fields: Any) -> dict[str, Any]:
+    """A log record as the service writes it (flat dotted ECS keys)."""
+    record = {
+        "@timestamp": now(),
+        "log.level": "info",
+        "message": "compose e2e",
+        "ecs.version": "8.11.0",
+        "service.name": service,
+        "event.dataset": "trackstack.app",
+        "event.id": f"e2e-{uuid.uuid4().hex}",
+        "log.logger": "service.api",
+        "process.pid": 7,
+    }
+    if tracking_id:
+        record["tracking_id"] = tracking_id
+    return record | fields
+
+
+def compose_command(binary: str, home: Path, port: int) -> str:
+    """docker-compose.yml's Filebeat command, with this checkout's paths."""
+    script: str = FILEBEAT_SERVICE["command"][2].replace("$$", "$")
+    flags = [
+        f"--path.home {shlex.quote(str(home))}",
+        f"--path.config {shlex.quote(str(REPO / 'filebeat'))}",
+        f"--path.data {shlex.quote(str(home / 'data'))}",
+        f"--path.logs {shlex.quote(str(home / 'logs'))}",
+    ]
+    replaced = (
+        script.replace("/secrets/", f"{REPO}/.secrets/")
+        .replace("exec filebeat", f"exec {shlex.quote(binary)} " + " ".join(flags))
+        .replace("http.port=5066", f"http.port={port}")
+    )
+    assert replaced.count(str(REPO / ".secrets")) == 1 and f"http.port={port}" in replaced
+    return replaced
+
+
+def filebeat_binary() -> str:
+    """The Filebeat native/build-filebeat.sh builds (cached in .cache/ after the first time)."""
+    built = subprocess.run(
+        [str(REPO / "native" / "build-filebeat.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    return built.stdout.strip()
+
+
+def compose_filebeat_env(containers: Path) -> dict[str, str]:
+    """docker-compose.yml's Filebeat environment, on this Elasticsearch and these containers."""
+    return (
+        dict(os.environ)
+        | {key: str(value) for key, value in FILEBEAT_SERVICE["environment"].items()}
+        | {
+            "ES_HOSTS": "http://127.0.0.1:9200",
+            "TRACKSTACK_CONTAINER_LOG_GLOB": str(containers / "*" / "*-json.log*"),
+        }
+    )

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadgen.elastic import REPO, connect
+from loadgen.elastic import connect
+from setup.project import REPO
 from workshop import lab1, lab2, lab3, lab4, lab5, lab6
 from workshop.kit import Context, Count, Scenario, Verdict, count_in, utc_now
 

@@ -9,8 +9,9 @@ import sys
 import requests
 
 from loadgen import cli
-from loadgen.elastic import INDEX_PATTERN, connect
+from loadgen.elastic import connect
 from loadgen.load import service_url
+from setup.project import INDEX_PATTERN
 from workshop import LABS, check, create
 from workshop.kit import Context, Outage
 

@@ -19,7 +19,7 @@ import requests
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from loadgen import __version__
 from loadgen.cli import explain_elasticsearch
-from loadgen.elastic import INDEX_PATTERN
+from setup.project import INDEX_PATTERN
 
 USER_AGENT = f"trackstack-labs/{__version__} (synthetic)"
 FRONT, ORDERS = "trackstack-service", "trackstack-orders"

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from loadgen.elastic import INDEX_PATTERN, REPO
+from setup.project import INDEX_PATTERN, REPO
 from workshop.kit import (
     Context,
     Count,

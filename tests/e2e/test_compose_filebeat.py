@@ -13,54 +13,28 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import yaml
 
-from loadgen.dockerlog import DOCKER_CHUNK, messages
-from loadgen.elastic import REPO
-from setup.project import poll_until
-from tests.e2e.conftest import Stack
-
-FILEBEAT_SERVICE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["filebeat"]
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def docker_lines(line: str, stream: str = "stdout") -> list[str]:
-    """How Docker's json-file driver stores one line the container wrote (loadgen.dockerlog)."""
-    return [record.decode() for record in messages(line, stream)]
-
-
-def service_line(service: str, tracking_id: str | None, **fields: Any) -> dict[str, Any]:
-    """A log record as the service writes it (flat dotted ECS keys)."""
-    record = {
-        "@timestamp": now(),
-        "log.level": "info",
-        "message": "compose e2e",
-        "ecs.version": "8.11.0",
-        "service.name": service,
-        "event.dataset": "trackstack.app",
-        "event.id": f"e2e-{uuid.uuid4().hex}",
-        "log.logger": "service.api",
-        "process.pid": 7,
-    }
-    if tracking_id:
-        record["tracking_id"] = tracking_id
-    return record | fields
+from loadgen.dockerlog import DOCKER_CHUNK
+from setup.project import free_port, poll_until
+from tests.helpers import (
+    Stack,
+    compose_command,
+    compose_filebeat_env,
+    docker_lines,
+    filebeat_binary,
+    now,
+    service_line,
+)
 
 
 @dataclass
@@ -125,30 +99,6 @@ def write_sample(containers: Path) -> Sample:
     return Sample(containers, shipped, streams, marker, ids["big"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def compose_command(binary: str, home: Path, port: int) -> str:
-    """docker-compose.yml's Filebeat command, with this checkout's paths."""
-    script: str = FILEBEAT_SERVICE["command"][2].replace("$$", "$")
-    flags = [
-        f"--path.home {shlex.quote(str(home))}",
-        f"--path.config {shlex.quote(str(REPO / 'filebeat'))}",
-        f"--path.data {shlex.quote(str(home / 'data'))}",
-        f"--path.logs {shlex.quote(str(home / 'logs'))}",
-    ]
-    replaced = (
-        script.replace("/secrets/", f"{REPO}/.secrets/")
-        .replace("exec filebeat", f"exec {shlex.quote(binary)} " + " ".join(flags))
-        .replace("http.port=5066", f"http.port={port}")
-    )
-    assert replaced.count(str(REPO / ".secrets")) == 1 and f"http.port={port}" in replaced
-    return replaced
-
-
 @dataclass
 class RunningFilebeat:
     process: subprocess.Popen[bytes]
@@ -161,25 +111,10 @@ class RunningFilebeat:
 
 @pytest.fixture
 def filebeat(tmp_path: Path, stack: Stack) -> Iterator[tuple[RunningFilebeat, Sample]]:
-    built = subprocess.run(
-        [str(REPO / "native" / "build-filebeat.sh")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr
-    binary = built.stdout.strip()
+    binary = filebeat_binary()
     sample = write_sample(tmp_path / "containers")
     port = free_port()
-    env = (
-        os.environ
-        | {key: str(value) for key, value in FILEBEAT_SERVICE["environment"].items()}
-        | {
-            "ES_HOSTS": "http://127.0.0.1:9200",
-            "TRACKSTACK_CONTAINER_LOG_GLOB": str(sample.containers / "*" / "*-json.log*"),
-        }
-    )
+    env = compose_filebeat_env(sample.containers)
     output = tmp_path / "filebeat.out"
     with output.open("wb") as out:
         process = subprocess.Popen(

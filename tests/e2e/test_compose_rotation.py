@@ -34,13 +34,13 @@ from pathlib import Path
 import pytest
 
 from loadgen.dockerlog import DOCKER_CHUNK, JsonFileLog
-from loadgen.elastic import INDEX_PATTERN, REPO
-from setup.project import poll_until
-from tests.e2e.conftest import Stack, native
-from tests.e2e.test_compose_filebeat import (
-    FILEBEAT_SERVICE,
+from setup.project import INDEX_PATTERN, free_port, poll_until
+from tests.helpers import (
+    Stack,
     compose_command,
-    free_port,
+    compose_filebeat_env,
+    filebeat_binary,
+    native,
     service_line,
 )
 
@@ -132,25 +132,10 @@ class Filebeat:
     """Compose's Filebeat command, started, SIGKILLed and started again on one registry."""
 
     def __init__(self, home: Path, containers: Path) -> None:
-        built = subprocess.run(
-            [str(REPO / "native" / "build-filebeat.sh")],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert built.returncode == 0, built.stderr
-        self.binary = built.stdout.strip()
+        self.binary = filebeat_binary()
         self.home = home
         self.output = home / "filebeat.out"
-        self.env = (
-            os.environ
-            | {key: str(value) for key, value in FILEBEAT_SERVICE["environment"].items()}
-            | {
-                "ES_HOSTS": "http://127.0.0.1:9200",
-                "TRACKSTACK_CONTAINER_LOG_GLOB": str(containers / "*" / "*-json.log*"),
-            }
-        )
+        self.env = compose_filebeat_env(containers)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -29,10 +29,10 @@ import pytest
 import requests
 
 from elasticsearch import Elasticsearch
-from loadgen.elastic import INDEX_PATTERN, REPO, connect
+from loadgen.elastic import connect
 from loadgen.trace import fetch, field
-from setup.project import poll_until
-from tests.e2e.conftest import SERVICE, Stack, native
+from setup.project import INDEX_PATTERN, REPO, poll_until
+from tests.helpers import SERVICE, Stack, native
 
 WORKSHOP = REPO / "workshop"
 PASTE = "for the commands on the lab page, paste this line into your shell first:"

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from loadgen import manifest
-from loadgen.elastic import REPO, connect
+from loadgen.elastic import connect
 from loadgen.verify import search_mentions
-from setup.project import poll_until
-from tests.e2e.conftest import SERVICE, Stack
+from setup.project import REPO, poll_until
+from tests.helpers import SERVICE, Stack
 
 RATE, DURATION = 20, 20
 VERIFIED = re.compile(r"verified (\d+)/(\d+) tracking IDs")

@@ -10,9 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from loadgen.elastic import REPO
-from setup.project import poll_until
-from tests.e2e.conftest import Stack
+from setup.project import REPO, poll_until
+from tests.helpers import Stack
 
 LINES = 600
 WRITER = """

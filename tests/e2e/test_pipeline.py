@@ -12,10 +12,9 @@ from typing import Any
 
 import requests
 
-from loadgen.elastic import REPO, read_env_file, secrets_dir
 from loadgen.watch import present
-from setup.project import poll_until
-from tests.e2e.conftest import ORDERS, SERVICE, Stack, native
+from setup.project import REPO, poll_until, read_env_file, secrets_dir
+from tests.helpers import ORDERS, SERVICE, Stack, native
 
 LOGS = REPO / ".run" / "logs"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 
-from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack
+from setup.project import REPO
+from tests.helpers import Stack
 
 
 def _block_after(heading: str) -> str:

@@ -26,10 +26,9 @@ import pytest
 import requests
 
 from loadgen import deadletter, manifest
-from loadgen.elastic import INDEX_PATTERN, REPO
 from loadgen.trace import field
-from setup.project import poll_until
-from tests.e2e.conftest import SERVICE, Stack
+from setup.project import INDEX_PATTERN, REPO, poll_until
+from tests.helpers import SERVICE, Stack
 
 LOGS = REPO / ".run" / "logs"
 RUN = uuid.uuid4().hex[:8]

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from typing import Any
 
-from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack
+from setup.project import REPO
+from tests.helpers import Stack
 
 TEMPLATE = "trackstack-logs"
 

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack, native
+from setup.project import REPO
+from tests.helpers import Stack, native
 
 SOAK = [
     *("--rate", "20", "--duration", "100"),

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from setup.project import REPO
-from tests.helpers import free_port, parse_line
+from setup.project import REPO, free_port
+from tests.helpers import parse_line
 
 
 def _uv(*args: str, cwd: Path = REPO) -> None:

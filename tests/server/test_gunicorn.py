@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from setup.project import REPO
-from tests.helpers import free_port, parse_line
+from setup.project import REPO, free_port
+from tests.helpers import parse_line
 
 DEBUG_TOKEN = "server-test-debug-token-42"
 CANARY = "CANARY-7d41e0"

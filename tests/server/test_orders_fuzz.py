@@ -10,10 +10,8 @@ a minute; ``FUZZ_EXAMPLES=500 pytest tests/server/test_orders_fuzz.py`` digs dee
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +23,7 @@ from schemathesis.generation import GenerationMode
 
 from orders import create_app
 from orders.config import Settings
-from setup.project import REPO
+from setup.project import REPO, PollTimeout, free_port, poll_until
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
@@ -37,9 +35,7 @@ schema.config.generation.update(
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = tmp_path_factory.mktemp("fuzz") / "orders.ndjson"
     env = os.environ | {
         "PORT": str(port),
@@ -52,16 +48,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [sys.executable, "-m", "orders"], cwd=REPO, env=env, stdout=out, stderr=out
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{url}/api/health", timeout=2)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                _stop(process)
-                pytest.fail("orders did not start")
-            time.sleep(0.2)
+    try:
+        poll_until(lambda: requests.get(f"{url}/api/health", timeout=2), 60, "orders to answer")
+    except PollTimeout as exc:
+        _stop(process)
+        pytest.fail(f"orders did not start: {exc}")
     yield url
     process.terminate()
     process.wait(timeout=30)

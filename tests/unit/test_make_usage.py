@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.elastic import REPO
+from setup.project import REPO
 
 MAKEFILES = [REPO / "Makefile", *sorted((REPO / "mk").glob("*.mk"))]
 # Variables a recipe may use empty: each has a meaning when unset (the latest run, every

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.elastic import REPO
+from setup.project import REPO
 
 PIECES = ["elasticsearch", "esfront", "trackstack-service", "trackstack-orders", "filebeat"]
 DOWN_ORDER = ["filebeat", "trackstack-service", "trackstack-orders", "esfront", "elasticsearch"]

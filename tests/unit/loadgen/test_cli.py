@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from loadgen import cli, manifest
-from loadgen.elastic import REPO
 from loadgen.manifest import Record
+from setup.project import REPO
 
 DOWN = "http://127.0.0.1:9"  # the discard port: nothing listens there
 ES_DOWN = (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadgen import USER_AGENT, expectations, mix
-from loadgen.elastic import REPO
+from setup.project import REPO
 from trackstack import is_valid
 
 TOKEN = "debug-token-for-tests"

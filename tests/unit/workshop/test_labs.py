@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import workshop
-from loadgen.elastic import REPO
+from setup.project import REPO
 from tests.helpers import DEBUG_TOKEN
 from workshop import Lab, __main__, kit, lab2, lab4
 from workshop.kit import Scenario, Verdict

@@ -1,0 +1,33 @@
+"""Starting a server to measure: one way for every bench (wrk needs it answering first)."""
+
+from __future__ import annotations
+
+import subprocess
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from setup.project import REPO, PollTimeout, poll_until
+
+
+def start(
+    argv: Sequence[str], port: int, log: Path, env: Mapping[str, str], timeout_s: float
+) -> subprocess.Popen[bytes]:
+    """Runs ``argv`` in the repository with its output in ``log`` and returns once
+    http://127.0.0.1:<port>/api/health answers; if it does not within ``timeout_s``, kills
+    it and exits naming the log."""
+    proc = subprocess.Popen(
+        list(argv), cwd=REPO, env=dict(env), stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/api/health"
+    try:
+        poll_until(
+            lambda: urllib.request.urlopen(url, timeout=1).read() is not None,
+            timeout_s,
+            url,
+            every_s=0.1,
+        )
+    except PollTimeout as exc:
+        proc.kill()
+        raise SystemExit(f"{argv[-1]} did not start ({exc}); see {log}") from exc
+    return proc
