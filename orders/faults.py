@@ -1,4 +1,4 @@
-"""Fault injection, the same contract as the Flask service's (service/faults.py): global
+"""Fault injection, the same contract as the Flask service's (service/fault_header.py): global
 ``FAULT_ERROR_RATE`` / ``FAULT_LATENCY_MS``, per request ``X-Fault: error`` or
 ``X-Fault: latency=<ms>``, optionally aimed ``@<service.name>``; ``/api/health`` is never
 faulted. Here a FastAPI dependency of every route: latency is an ``asyncio.sleep``, so a slow
@@ -13,23 +13,10 @@ import random
 
 from fastapi import Request
 
-from service.faults import MAX_LATENCY_MS, TARGETED, InjectedFault
+from service import fault_header
+from service.fault_header import InjectedFault
 
 log = logging.getLogger(__name__)
-
-
-def _requested(header: str, service_name: str) -> tuple[bool, int]:
-    """(error?, latency ms) that an X-Fault header value asks of this service."""
-    fault, _, target = header.strip().lower().partition("@")
-    if target and target != service_name.lower():
-        return False, 0
-    if fault == "error":
-        return True, 0
-    if fault.startswith("latency="):
-        value = fault.removeprefix("latency=")
-        if value.isdigit():
-            return False, min(int(value), MAX_LATENCY_MS)
-    return False, 0
 
 
 async def inject(request: Request) -> None:
@@ -37,7 +24,9 @@ async def inject(request: Request) -> None:
     if request.url.path == "/api/health":
         return
     settings = request.app.state.settings
-    want_error, latency_ms = _requested(request.headers.get("X-Fault", ""), settings.service_name)
+    want_error, latency_ms = fault_header.requested(
+        request.headers.get("X-Fault", ""), settings.service_name
+    )
     latency_ms = latency_ms or settings.fault_latency_ms
     if latency_ms:
         log.warning(
@@ -55,7 +44,5 @@ async def inject(request: Request) -> None:
 
 def forwarded(request: Request) -> dict[str, str]:
     """The X-Fault header for an outbound call: a fault aimed at another service, else none."""
-    aimed = TARGETED.fullmatch(request.headers.get("X-Fault", "").strip().lower())
-    if not aimed or aimed[2] == request.app.state.settings.service_name.lower():
-        return {}
-    return {"X-Fault": aimed[0]}
+    service_name = request.app.state.settings.service_name
+    return fault_header.forwarded(request.headers.get("X-Fault", ""), service_name)

@@ -12,40 +12,24 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 
 from flask import Flask, current_app, has_request_context, request
 
+from service import fault_header
+from service.fault_header import InjectedFault
+
 log = logging.getLogger(__name__)
-MAX_LATENCY_MS = 30_000
-# Only a well-formed targeted fault travels on: a client's raw header never reaches another hop.
-TARGETED = re.compile(r"(error|latency=\d{1,6})@([a-z0-9._-]{1,64})")
-
-
-class InjectedFault(RuntimeError):
-    """Raised on purpose; the 500 it causes is part of the demo."""
-
-
-def _requested() -> tuple[bool, int]:
-    """(error?, latency ms) that this request's X-Fault header asks of this service."""
-    header, _, target = request.headers.get("X-Fault", "").strip().lower().partition("@")
-    if target and target != current_app.config["SETTINGS"].service_name.lower():
-        return False, 0
-    if header == "error":
-        return True, 0
-    if header.startswith("latency="):
-        value = header.removeprefix("latency=")
-        if value.isdigit():
-            return False, min(int(value), MAX_LATENCY_MS)
-    return False, 0
+__all__ = ["InjectedFault", "forwarded", "init_app"]
 
 
 def _before() -> None:
     if request.path == "/api/health":
         return
     settings = current_app.config["SETTINGS"]
-    want_error, latency_ms = _requested()
+    want_error, latency_ms = fault_header.requested(
+        request.headers.get("X-Fault", ""), settings.service_name
+    )
     latency_ms = latency_ms or settings.fault_latency_ms
     if latency_ms:
         log.warning(
@@ -65,10 +49,8 @@ def forwarded() -> dict[str, str]:
     """The X-Fault header for an outbound call: a fault aimed at another service, else none."""
     if not has_request_context():
         return {}
-    aimed = TARGETED.fullmatch(request.headers.get("X-Fault", "").strip().lower())
-    if not aimed or aimed[2] == current_app.config["SETTINGS"].service_name.lower():
-        return {}
-    return {"X-Fault": aimed[0]}
+    service_name = current_app.config["SETTINGS"].service_name
+    return fault_header.forwarded(request.headers.get("X-Fault", ""), service_name)
 
 
 def init_app(app: Flask) -> None:
