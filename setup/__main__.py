@@ -40,7 +40,6 @@ import json
 import os
 import secrets
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from elasticsearch import (
     TransportError,
 )
 from setup import project
-from setup.project import DATA_VIEW_ID, REPO, read_env_file
+from setup.project import DATA_VIEW_ID, REPO, PollTimeout, poll_until, read_env_file
 
 # Stamped into each object we put, so a re-run can tell "already applied" from "changed".
 SOURCE_HASH_KEY = "trackstack_source_sha256"
@@ -245,9 +244,8 @@ def connect(es_url: str, username: str, password: str | None) -> Elasticsearch:
 
 def wait_for_elasticsearch(es: Elasticsearch, settings: Settings) -> str:
     """Block until the cluster is yellow or green; return its status."""
-    deadline = time.monotonic() + settings.timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
+
+    def health() -> str:
         try:
             return str(es.cluster.health(wait_for_status="yellow", timeout="5s")["status"])
         except AuthenticationException as err:
@@ -256,12 +254,12 @@ def wait_for_elasticsearch(es: Elasticsearch, settings: Settings) -> str:
                 f"Elasticsearch at {settings.es_url} refused the credentials ({err.message}); "
                 f"set ELASTIC_PASSWORD or check {settings.secrets_dir / 'elastic.env'}"
             ) from err
-        except (TransportError, ApiError) as err:  # refused, 503 while starting, 408 timeout
-            last_error = err
-        time.sleep(2)
-    raise SetupError(
-        f"Elasticsearch at {settings.es_url} not ready after {settings.timeout:.0f}s: {last_error}"
-    )
+
+    try:
+        # Refused, 503 while starting, 408 timeout: not yet.
+        return poll_until(health, settings.timeout, "yellow", 2, (TransportError, ApiError))
+    except PollTimeout as exc:
+        raise SetupError(f"Elasticsearch at {settings.es_url} not ready: {exc}") from exc
 
 
 def security_enabled(es: Elasticsearch) -> bool:
@@ -407,27 +405,30 @@ def kibana_session(settings: Settings) -> requests.Session:
 def wait_for_kibana(session: requests.Session, settings: Settings) -> None:
     """Block until Kibana's core (its Elasticsearch connection and saved objects) is available.
     The overall level also counts plugins, and offline some stay "degraded" for good."""
-    deadline = time.monotonic() + settings.timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        try:
-            answer = session.get(f"{settings.kibana_url}/api/status", timeout=10)
-            if answer.status_code == 401:
-                raise SetupError(
-                    f"Kibana at {settings.kibana_url} refused the elastic credentials; "
-                    f"check {settings.secrets_dir / 'elastic.env'}"
-                )
-            core = answer.json()["status"]["core"]
-            levels = {name: core[name]["level"] for name in ("elasticsearch", "savedObjects")}
-            if set(levels.values()) == {"available"}:
-                return
-            last = f"core status {levels}"
-        except (requests.RequestException, ValueError, KeyError) as err:
-            last = f"{type(err).__name__}: {err}"
-        time.sleep(KIBANA_POLL_S)
-    raise SetupError(
-        f"Kibana at {settings.kibana_url} not available after {settings.timeout:.0f}s: {last}"
-    )
+
+    def available() -> bool:
+        answer = session.get(f"{settings.kibana_url}/api/status", timeout=10)
+        if answer.status_code == 401:
+            raise SetupError(
+                f"Kibana at {settings.kibana_url} refused the elastic credentials; "
+                f"check {settings.secrets_dir / 'elastic.env'}"
+            )
+        core = answer.json()["status"]["core"]
+        levels = {name: core[name]["level"] for name in ("elasticsearch", "savedObjects")}
+        if set(levels.values()) != {"available"}:
+            raise ValueError(f"core status {levels}")
+        return True
+
+    try:
+        poll_until(
+            available,
+            settings.timeout,
+            "its core to be available",
+            KIBANA_POLL_S,
+            (requests.RequestException, ValueError, KeyError),
+        )
+    except PollTimeout as exc:
+        raise SetupError(f"Kibana at {settings.kibana_url} not available: {exc}") from exc
 
 
 def import_saved_objects(session: requests.Session, settings: Settings) -> int:

@@ -52,11 +52,16 @@ class PollTimeout(TimeoutError):
 
 
 def poll_until(
-    check: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.25
+    check: Callable[[], T | None],
+    timeout_s: float,
+    what: str,
+    every_s: float = 0.25,
+    retry_on: tuple[type[Exception], ...] = (Exception,),
 ) -> T:
     """Calls ``check`` every ``every_s`` seconds until it returns something truthy, and returns
-    that. An exception from ``check`` counts as "not yet"; after ``timeout_s`` seconds it raises
-    PollTimeout naming ``what`` and the last error or falsy result (the way the
+    that. An exception from ``check`` of a type in ``retry_on`` counts as "not yet" (any other
+    propagates at once: wrong credentials never fix themselves); after ``timeout_s`` seconds it
+    raises PollTimeout naming ``what`` and the last error or falsy result (the way the
     opentelemetry-demo's end-to-end tests wait for their backend)."""
     deadline = time.monotonic() + timeout_s
     last = "never called"
@@ -66,7 +71,7 @@ def poll_until(
             if result:
                 return result
             last = f"returned {result!r}"
-        except Exception as exc:  # not ready yet: kept for the timeout's message
+        except retry_on as exc:  # not ready yet: kept for the timeout's message
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() > deadline:
             raise PollTimeout(f"timed out after {timeout_s:g} s waiting for {what}; last: {last}")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +19,7 @@ from loadgen import cli, manifest
 from loadgen.elastic import connect
 from loadgen.load import service_url
 from loadgen.watch import now_ms
-from setup.project import REPO
+from setup.project import REPO, PollTimeout, poll_until
 from soak import SoakError, say
 from soak.faults import (
     Native,
@@ -79,11 +78,10 @@ def _load_command(options: Options, folder: Path) -> list[str]:
 
 
 def _wait_for(what: str, check: Callable[[], object], timeout_s: float, every_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise SoakError(f"no {what} after {timeout_s:g} s")
-        time.sleep(every_s)
+    try:
+        poll_until(check, timeout_s, what, every_s)
+    except PollTimeout as exc:
+        raise SoakError(str(exc)) from exc
 
 
 def run(options: Options) -> int:
