@@ -20,8 +20,9 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 module_dir="$repo_root/native/filebeat"
 beats_module=github.com/elastic/beats/v7
 
-log() { printf 'build-filebeat: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+SCRIPT=build-filebeat LOG_FD=2 # stdout carries only the path
+# shellcheck source=native/lib.sh
+source "$repo_root/native/lib.sh"
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
 

@@ -64,8 +64,9 @@ FRONT_LOG="$FRONT_RUN/esfront.log"
 SECRETS_DIR="${SECRETS_DIR:-$ROOT/.secrets}"
 SECRETS_FILE="$SECRETS_DIR/elastic.env"
 
-log() { printf 'elasticsearch.sh: %s\n' "$*"; }
-die() { printf 'elasticsearch.sh: error: %s\n' "$*" >&2; exit 1; }
+SCRIPT=elasticsearch.sh
+# shellcheck source=native/lib.sh
+source "$ROOT/native/lib.sh"
 
 [[ -n "$ES_VERSION" ]] || die "ELASTIC_VERSION is not set in $ROOT/.env"
 
@@ -106,16 +107,6 @@ cmd_fetch() {
 }
 
 # --- helpers for start/stop/status ------------------------------------------------------------
-
-running_pid() { # prints the pid from pidfile $1 if that process runs and its command matches $2
-    local pidfile="$1" pattern="$2" pid
-    [[ -s "$pidfile" ]] || return 1
-    pid="$(tr -dc '0-9' <"$pidfile")"
-    [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-    # A stale pidfile may name a pid the kernel has reused for something else.
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern" || return 1
-    echo "$pid"
-}
 
 es_pid() { running_pid "$ES_PIDFILE" "org.elasticsearch"; }
 front_pid() { running_pid "$FRONT_PIDFILE" "esfront"; }
@@ -343,35 +334,17 @@ cmd_start() {
 
 # --- stop / status ----------------------------------------------------------------------------
 
-stop_process() { # stop_process NAME PIDFILE PID: SIGTERM, wait, SIGKILL, remove the pidfile
-    local name="$1" pidfile="$2" pid="$3" deadline=$((SECONDS + ES_STOP_TIMEOUT))
-    kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            log "$name (pid $pid) ignored SIGTERM for ${ES_STOP_TIMEOUT}s: sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.5
-    done
-    rm -f "$pidfile"
-    log "$name stopped"
-}
-
 cmd_stop() {
     local pid
-    if pid="$(front_pid)"; then stop_process esfront "$FRONT_PIDFILE" "$pid"; else
+    if pid="$(front_pid)"; then stop_pid esfront "$FRONT_PIDFILE" "$pid" "$ES_STOP_TIMEOUT"; else
         rm -f "$FRONT_PIDFILE"
         log "esfront was not running"
     fi
-    if pid="$(es_pid)"; then stop_process elasticsearch "$ES_PIDFILE" "$pid"; else
+    if pid="$(es_pid)"; then stop_pid elasticsearch "$ES_PIDFILE" "$pid" "$ES_STOP_TIMEOUT"; else
         rm -f "$ES_PIDFILE"
         log "elasticsearch was not running"
     fi
 }
-
-# name, state, pid, port: the line format every native/*.sh status shares (stack.sh status)
-status_line() { printf '%-19s %-8s %-10s %s\n' "$1" "$2" "${3:+pid $3}" "port $4"; }
 
 cmd_status() {
     local pid rc=0

@@ -18,13 +18,15 @@ PIDFILE="$RUN/filebeat.pid"
 CREDENTIALS="$ROOT/.secrets/trackstack_filebeat.env"
 STOP_TIMEOUT="${FILEBEAT_STOP_TIMEOUT:-20}"
 
-log() { printf 'filebeat.sh: %s\n' "$*"; }
-die() { printf 'filebeat.sh: error: %s\n' "$*" >&2; exit 1; }
-running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+SCRIPT=filebeat.sh
+# shellcheck source=native/lib.sh
+source "$ROOT/native/lib.sh"
+filebeat_pid() { running_pid "$PIDFILE" filebeat; } # the binary's path names it
 
 start() {
-    if running; then
-        log "already running (pid $(cat "$PIDFILE"))"
+    local pid
+    if pid=$(filebeat_pid); then
+        log "already running (pid $pid)"
         return
     fi
     local binary
@@ -53,7 +55,7 @@ start() {
     # Up = still running and this process logged its connection to Elasticsearch. (grep reads
     # all its input: with -q it could exit first, and tail's SIGPIPE fail the pipeline.)
     for _ in $(seq 1 60); do
-        running || { tail -n 20 "$RUN/filebeat.out" >&2; die "Filebeat exited at start"; }
+        kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { tail -n 20 "$RUN/filebeat.out" >&2; die "Filebeat exited at start"; }
         if tail -c "+$out_from" "$RUN/filebeat.out" 2>/dev/null |
             grep "Connection to backoff(elasticsearch(.*)) established" >/dev/null; then
             log "up (pid $(cat "$PIDFILE")), ${FILEBEAT_MODE:-native} mode"
@@ -65,22 +67,13 @@ start() {
 }
 
 stop() {
-    local signal=${1:-TERM}
-    if ! running; then
+    local signal=${1:-TERM} pid
+    if ! pid=$(filebeat_pid); then
         rm -f "$PIDFILE"
         log "filebeat was not running"
         return
     fi
-    local pid
-    pid=$(cat "$PIDFILE")
-    kill "-$signal" "$pid"
-    for _ in $(seq 1 $((STOP_TIMEOUT * 10))); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "filebeat stopped (SIG$signal)"; return; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$PIDFILE"
-    log "killed after ${STOP_TIMEOUT}s"
+    stop_pid filebeat "$PIDFILE" "$pid" "$STOP_TIMEOUT" "$signal"
 }
 
 case "${1:-}" in
@@ -88,9 +81,8 @@ start) start ;;
 stop) stop TERM ;;
 kill) stop KILL ;;
 status)
-    # name, state, pid, port: the line format every native/*.sh status shares (stack.sh status)
-    if running; then printf '%-19s %-8s %-10s %s\n' filebeat running "pid $(cat "$PIDFILE")" "port -"; else
-        printf '%-19s %-8s %-10s %s\n' filebeat stopped "" "port -"
+    if pid=$(filebeat_pid); then status_line filebeat running "$pid" -; else
+        status_line filebeat stopped "" -
         exit 3
     fi
     ;;

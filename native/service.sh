@@ -24,17 +24,21 @@ STOP_TIMEOUT="${SERVICE_STOP_TIMEOUT:-30}"
 # name:port:downstream port:app (service = Flask under gunicorn, orders = FastAPI under uvicorn)
 INSTANCES=("trackstack-service:8000:8001:service" "trackstack-orders:8001:8001:orders")
 
-log() { printf 'service.sh: %s\n' "$*"; }
-die() { printf 'service.sh: error: %s\n' "$*" >&2; exit 1; }
+SCRIPT=service.sh
+# shellcheck source=native/lib.sh
+source "$ROOT/native/lib.sh"
 
-running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
-# name, state, pid, port: the line format every native/*.sh status shares (stack.sh status)
-status_line() { printf '%-19s %-8s %-10s %s\n' "$1" "$2" "${3:+pid $3}" "port $4"; }
+instance_pid() { # instance_pid NAME: its pid while it runs (gunicorn's master, orders' manager)
+    local pattern="gunicorn"
+    [[ $1 == trackstack-orders ]] && pattern="-m orders"
+    running_pid "$RUN/$1.pid" "$pattern"
+}
 
 start_one() {
     local name=$1 port=$2 downstream=$3 app=$4 pidfile="$RUN/$1.pid"
-    if running "$pidfile"; then
-        log "$name already running (pid $(cat "$pidfile"))"
+    local pid
+    if pid=$(instance_pid "$name"); then
+        log "$name already running (pid $pid)"
         return
     fi
     mkdir -p "$RUN" "$LOGS"
@@ -64,33 +68,23 @@ start_one() {
 }
 
 stop_one() {
-    local name=$1 pidfile="$RUN/$1.pid"
-    if ! running "$pidfile"; then
+    local name=$1 pidfile="$RUN/$1.pid" pid
+    if ! pid=$(instance_pid "$name"); then
         rm -f "$pidfile"
         log "$name was not running"
         return
     fi
-    local pid
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid"
-    for _ in $(seq 1 $((STOP_TIMEOUT * 10))); do
-        kill -0 "$pid" 2>/dev/null || { log "$name stopped"; rm -f "$pidfile"; return; }
-        sleep 0.1
-    done
-    # The whole process group (setsid): a SIGKILLed manager would leave its workers running.
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
-    log "$name killed after ${STOP_TIMEOUT}s"
+    stop_pid "$name" "$pidfile" "$pid" "$STOP_TIMEOUT"
 }
 
 case "${1:-}" in
 start)
     [[ -x "$PY" ]] || die "no $PY: run 'make install' first"
-    secrets="$ROOT/.secrets/service.env"
-    if [[ ! -s "$secrets" ]]; then
-        mkdir -p "$(dirname "$secrets")"
-        (umask 077 && printf 'DEBUG_LOG_TOKEN=%s\n' "$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" >"$secrets")
-        log "generated DEBUG_LOG_TOKEN into .secrets/service.env"
+    secrets="${SECRETS_DIR:-$ROOT/.secrets}/service.env"
+    if ! grep -q '^DEBUG_LOG_TOKEN=.' "$secrets" 2>/dev/null; then
+        # python -m setup is the one place secrets are generated (compose's init-secrets too).
+        (cd "$ROOT" && "$PY" -m setup secrets >/dev/null)
+        log "generated DEBUG_LOG_TOKEN into ${secrets#"$ROOT"/}"
     fi
     if [[ -z "${DEBUG_LOG_TOKEN:-}" ]]; then
         DEBUG_LOG_TOKEN=$(sed -n 's/^DEBUG_LOG_TOKEN=//p' "$secrets")
@@ -107,16 +101,16 @@ stop)
 rotate)
     for spec in "${INSTANCES[@]}"; do
         name=${spec%%:*}
-        running "$RUN/$name.pid" || continue
+        pid=$(instance_pid "$name") || continue
         mv "$LOGS/$name.ndjson" "$LOGS/$name.ndjson.$(date -u +%Y%m%dT%H%M%S.%N)"
-        kill -USR1 "$(cat "$RUN/$name.pid")"
+        kill -USR1 "$pid"
     done
     ;;
 status)
     rc=0
     for spec in "${INSTANCES[@]}"; do
         IFS=: read -r name port _ <<<"$spec"
-        if running "$RUN/$name.pid"; then status_line "$name" running "$(cat "$RUN/$name.pid")" "$port"; else
+        if pid=$(instance_pid "$name"); then status_line "$name" running "$pid" "$port"; else
             status_line "$name" stopped "" "$port"
             rc=3
         fi

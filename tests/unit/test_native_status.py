@@ -30,9 +30,19 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sleeper() -> Iterator[int]:
-    """A process to stand in for a running piece (the service and Filebeat check only the pid)."""
-    process = subprocess.Popen(["sleep", "60"])
+    """A process to stand in for a running piece: its command line names orders and Filebeat
+    the way theirs do (native/lib.sh trusts a pidfile only then)."""
+    process = subprocess.Popen(["bash", "-c", 'exec -a "python -m orders filebeat" sleep 60'])
     yield process.pid
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def stranger() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that is none of the pieces: a pid the kernel gave to something else."""
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
     process.kill()
     process.wait()
 
@@ -68,6 +78,18 @@ def test_status_names_the_pid_of_what_runs(root: Path, sleeper: int) -> None:
     assert states["trackstack-orders"] == ("running", f"pid {sleeper}")
     assert states["filebeat"] == ("running", f"pid {sleeper}")
     assert states["trackstack-service"] == ("stopped", None)
+
+
+def test_a_reused_pid_is_not_ours(root: Path, stranger: subprocess.Popen[bytes]) -> None:
+    """A pidfile naming another program's pid reads as stopped, and `down` leaves it alone."""
+    for pidfile in (".run/service/trackstack-orders.pid", ".run/filebeat/filebeat.pid"):
+        (root / pidfile).parent.mkdir(parents=True)
+        (root / pidfile).write_text(f"{stranger.pid}\n")
+    result = stack(root, "status")
+    states = {m[1]: m[2] for m in map(LINE.match, result.stdout.splitlines()) if m}
+    assert states["trackstack-orders"] == states["filebeat"] == "stopped"
+    assert stack(root, "down").returncode == 0
+    assert stranger.poll() is None  # still running: never sent our signals
 
 
 def test_down_twice_reports_every_piece(root: Path) -> None:
