@@ -69,6 +69,15 @@ def captured_lines(path: Path, settings: Settings) -> Iterator[Lines]:
         os.close(fd)
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM first: a SIGKILLed uvicorn manager leaves its workers running, orphaned."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def record(
     endpoint: str = "names",
     tracking_id: str | None = "0f8fad5b-d9cb-469f-a165-70867728950e",

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from setup.project import REPO, free_port
-from tests.helpers import parse_line
+from tests.helpers import parse_line, stop_process
 
 DEBUG_TOKEN = "server-test-debug-token-42"
 CANARY = "CANARY-7d41e0"
@@ -54,7 +54,7 @@ def _start(kind: str, env: dict[str, str], stdout: Any, stderr: Any) -> subproce
             return process
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
-                _stop(process)
+                stop_process(process)
                 pytest.fail(f"{kind} did not start")
             time.sleep(0.1)
 
@@ -515,12 +515,3 @@ def test_client_body_errors_are_400_with_a_warning(
     assert "warning" in levels and "error" not in levels
     access = [line for line in new if line["event"]["dataset"] == "trackstack.access"]
     assert [line["http"]["response"]["status_code"] for line in access] == [status]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM first: a SIGKILLed uvicorn manager leaves its workers running, orphaned."""
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()

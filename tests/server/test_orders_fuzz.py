@@ -24,6 +24,7 @@ from schemathesis.generation import GenerationMode
 from orders import create_app
 from orders.config import Settings
 from setup.project import REPO, PollTimeout, free_port, poll_until
+from tests.helpers import stop_process
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
@@ -51,7 +52,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         poll_until(lambda: requests.get(f"{url}/api/health", timeout=2), 60, "orders to answer")
     except PollTimeout as exc:
-        _stop(process)
+        stop_process(process)
         pytest.fail(f"orders did not start: {exc}")
     yield url
     process.terminate()
@@ -89,12 +90,3 @@ def test_any_input_gets_the_envelope_and_no_server_error(case: Any, base_url: st
 def _first(value: Any) -> str:
     """schemathesis gives each header as a list of its values."""
     return str(value[0]) if isinstance(value, list) else str(value)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM first: a SIGKILLed uvicorn manager leaves its workers running, orphaned."""
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
