@@ -4,12 +4,12 @@ line must be JSON and carry the response's tracking ID, a background thread's li
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from setup.project import REPO, free_port
+from setup.project import REPO, PollTimeout, free_port, poll_until
 from tests.helpers import parse_line
 
 
@@ -107,16 +107,19 @@ def _serve(command: list[str], cwd: Path, port: int, log: Path) -> subprocess.Po
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            _get(port, "/nowhere", "warmup")
-            return process
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"{command[0]} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode}")  # not retried
+        _get(port, "/nowhere", "warmup")
+        return True
+
+    try:
+        poll_until(answers, 30, f"{command[0]} on port {port}", every_s=0.2, retry_on=(OSError,))
+    except (PollTimeout, RuntimeError) as exc:
+        process.kill()
+        pytest.fail(f"{command[0]} did not start ({exc}):\n{log.read_text()[-3000:]}")
+    return process
 
 
 def _get(port: int, path: str, tracking_id: str) -> http.client.HTTPResponse:
@@ -167,21 +170,24 @@ def test_example_lines_all_carry_the_tracking_id(running: tuple[int, Path]) -> N
     assert response.status == 200 and response.getheader("X-Tracking-ID") == "example-1"
     assert missing.status == 404 and missing.getheader("X-Tracking-ID") == "example-2"
     assert response.getheader("traceparent") and response.getheader("X-DateTime")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def complete() -> bool:
         lines = _lines(log)  # fails on any line that is not one JSON object
-        mine = [line for line in lines if line.get("tracking_id") == "example-1"]
-        access_ids = [
+        mine = {line["message"] for line in lines if line.get("tracking_id") == "example-1"}
+        access_ids = {
             line.get("tracking_id")
             for line in lines
             if line["event"]["dataset"] == "trackstack.access"
-        ]
-        if {"saying hello", "background work done"} <= {line["message"] for line in mine} and {
+        }
+        return {"saying hello", "background work done"} <= mine and {
             "example-1",
             "example-2",
-        } <= set(access_ids):
-            break
-        time.sleep(0.2)
+        } <= access_ids
+
+    with contextlib.suppress(PollTimeout):  # the asserts below say what is missing
+        poll_until(complete, 10, "the example's lines", every_s=0.2, retry_on=())
+    lines = _lines(log)
+    mine = [line for line in lines if line.get("tracking_id") == "example-1"]
     messages = {line["message"] for line in mine}
     assert {"saying hello", "background work done"} <= messages, messages
     access = [line for line in lines if line["event"]["dataset"] == "trackstack.access"]

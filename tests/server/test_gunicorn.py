@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from setup.project import REPO, free_port
+from setup.project import REPO, PollTimeout, free_port, poll_until
 from tests.helpers import parse_line, stop_process
 
 DEBUG_TOKEN = "server-test-debug-token-42"
@@ -47,26 +47,29 @@ def _start(kind: str, env: dict[str, str], stdout: Any, stderr: Any) -> subproce
     process = subprocess.Popen(
         COMMANDS[kind], cwd=REPO, env=os.environ | env, stdout=stdout, stderr=stderr
     )
-    deadline = time.monotonic() + 60  # a spawned uvicorn worker imports everything again
-    while True:
-        try:
-            _get(int(env["PORT"]), "/api/health")
-            return process
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                stop_process(process)
-                pytest.fail(f"{kind} did not start")
-            time.sleep(0.1)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} exited with {process.returncode}")  # not retried
+        _get(int(env["PORT"]), "/api/health")
+        return True
+
+    try:  # a spawned uvicorn worker imports everything again: 60 s
+        poll_until(answers, 60, f"{kind}'s /api/health", every_s=0.1, retry_on=(OSError,))
+    except (PollTimeout, RuntimeError) as exc:
+        stop_process(process)
+        pytest.fail(f"{kind} did not start: {exc}")
+    return process
 
 
 def _wait_for_startup(path: Path, processes: int) -> None:
     """Until ``processes`` uvicorn workers logged their startup into ``path`` (they come up
     one by one; /api/health answers as soon as the first does)."""
-    deadline = time.monotonic() + 60
-    while path.read_bytes().count(b"Application startup complete.") < processes:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{processes} workers did not start")
-        time.sleep(0.2)
+    poll_until(
+        lambda: path.read_bytes().count(b"Application startup complete.") >= processes,
+        60,
+        f"{processes} workers' startup lines",
+    )
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 
 from service import create_app
 from service.config import Settings
+from setup.project import poll_until
 from tests.helpers import DEBUG_TOKEN
 
 CANARY = "CANARY-9f1c2b"
@@ -218,15 +219,13 @@ def test_background_job_keeps_the_tracking_id(client, log_lines) -> None:
     """Job lines written after the response carry the request's tracking_id."""
     response = client.post("/api/jobs", headers={"X-Tracking-ID": "job-1"})
     assert response.status_code == 202
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        done = [
-            line for line in log_lines() if line.get("event", {}).get("action") == "job_finished"
-        ]
-        if done:
-            break
-        time.sleep(0.05)
-    assert done and done[0]["tracking_id"] == "job-1"
+    done = poll_until(
+        lambda: [line for line in log_lines() if line["event"].get("action") == "job_finished"],
+        3,
+        "the job_finished line",
+        every_s=0.05,
+    )
+    assert done[0]["tracking_id"] == "job-1"
     steps = [line for line in log_lines() if line.get("event", {}).get("action") == "job_step"]
     assert len(steps) == response.get_json()["data"]["steps"]
     assert {line["tracking_id"] for line in steps} == {"job-1"}

@@ -7,14 +7,13 @@ import importlib
 import json
 import random
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import workshop
-from setup.project import REPO
+from setup.project import REPO, poll_until
 from tests.helpers import DEBUG_TOKEN
 from workshop import Lab, __main__, kit, lab2, lab4
 from workshop.kit import Scenario, Verdict
@@ -376,9 +375,7 @@ def test_lab1_job_lines_are_steps_plus_three(client, log_lines) -> None:
     """A job writes steps + 2 app lines (queued, steps, finished); gunicorn adds the access line."""
     response = client.post("/api/jobs", headers={"X-Tracking-ID": "job-lab1"})
     steps = response.get_json()["data"]["steps"]
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and "finished" not in str(log_lines()):
-        time.sleep(0.05)
+    poll_until(lambda: "finished" in str(log_lines()), 3, "the job's last line", every_s=0.05)
     app = [line for line in log_lines() if line.get("tracking_id") == "job-lab1"]
     assert len(app) == steps + 2
 
