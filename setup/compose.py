@@ -20,11 +20,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from setup.project import REPO, read_env_file, secrets_dir
+from setup.project import REPO, PollTimeout, poll_until, read_env_file, secrets_dir
 
 GIB = 1024**3
 
@@ -237,31 +236,30 @@ def pending(service: str, one_shot: bool) -> str | None:
 
 def wait(timeout_s: float) -> int:
     services = [(name, False) for name in LONG_RUNNING] + [(name, True) for name in ONE_SHOT]
-    deadline = time.monotonic() + timeout_s
     shown = ""
-    while True:
-        waiting = {}
-        try:
-            for service, one_shot in services:
-                why = pending(service, one_shot)
-                if why:
-                    waiting[service] = why
-        except ServiceFailed as err:
-            print(f"wait: {err}; its last lines:", file=sys.stderr)
-            logs = run([*compose_command(), "logs", "--tail", "30", err.service])
-            print(logs.stdout + logs.stderr, file=sys.stderr)
-            return 1
-        if not waiting:
-            print("wait: every service is healthy and setup is done")
-            return 0
+
+    def ready() -> bool:
+        nonlocal shown
+        waiting = {name: why for name, one_shot in services if (why := pending(name, one_shot))}
         line = ", ".join(f"{service} ({why})" for service, why in waiting.items())
-        if line != shown:
+        if waiting and line != shown:
             print(f"wait: waiting for {line}", flush=True)
             shown = line
-        if time.monotonic() > deadline:
-            print(f"wait: gave up after {timeout_s:.0f}s; `make logs` shows why", file=sys.stderr)
-            return 1
-        time.sleep(3)
+        return not waiting
+
+    try:
+        # ServiceFailed is not retried: a service that exited will not get healthy.
+        poll_until(ready, timeout_s, "every service", every_s=3, retry_on=())
+    except ServiceFailed as err:
+        print(f"wait: {err}; its last lines:", file=sys.stderr)
+        logs = run([*compose_command(), "logs", "--tail", "30", err.service])
+        print(logs.stdout + logs.stderr, file=sys.stderr)
+        return 1
+    except PollTimeout:
+        print(f"wait: gave up after {timeout_s:.0f}s; `make logs` shows why", file=sys.stderr)
+        return 1
+    print("wait: every service is healthy and setup is done")
+    return 0
 
 
 # --- urls -------------------------------------------------------------------------------------
@@ -304,7 +302,7 @@ def urls() -> int:
 trackstack (docker compose):
   Kibana          http://127.0.0.1:5601   login {login}
                   dashboard: http://127.0.0.1:5601/app/dashboards#/view/trackstack-overview
-  Elasticsearch   http://127.0.0.1:9200   same login; passwords live in {secrets_dir}/
+  Elasticsearch   http://127.0.0.1:9200   same login; passwords live in {env_file.parent}/
   service         http://127.0.0.1:8000   (second instance "orders": http://127.0.0.1:8001)
   Locust          http://127.0.0.1:8089   after: docker compose --profile load up -d loadgen
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make kibana ID=<its X-Tracking-ID>"""
@@ -330,7 +328,7 @@ Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X
     print(
         "urls: no stack is running: neither compose (Docker) nor native (make native-status)."
         "\n  start one: make up (compose, with Kibana) or make native-up (no Docker)."
-        f"\n  passwords, once a stack has made them, are in {secrets_dir}/ (elastic.env)"
+        f"\n  passwords, once a stack has made them, are in {env_file.parent}/ (elastic.env)"
     )
     return 0
 

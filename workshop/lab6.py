@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from setup.project import INDEX_PATTERN, REPO
+from setup.project import INDEX_PATTERN, REPO, PollTimeout, poll_until
 from workshop.kit import (
     Context,
     Count,
@@ -87,15 +87,16 @@ def _run(command: list[str]) -> None:
 
 
 def _wait_searchable(es: Elasticsearch, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            es.count(index=INDEX_PATTERN)
-            return
-        except (ApiError, TransportError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    try:
+        poll_until(
+            lambda: es.count(index=INDEX_PATTERN) is not None,
+            timeout_s,
+            "Elasticsearch to answer searches again",
+            every_s=1,
+            retry_on=(ApiError, TransportError),
+        )
+    except PollTimeout as exc:
+        raise RuntimeError(str(exc)) from exc  # `make lab` prints it; exit 1
 
 
 def create(ctx: Context) -> Scenario:
