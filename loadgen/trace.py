@@ -18,8 +18,8 @@ listed after the timeline, each with Elasticsearch's reason, as dead-lettered, n
 
 from __future__ import annotations
 
+import contextlib
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,7 @@ from elasticsearch import Elasticsearch
 from loadgen import deadletter, kibana
 from loadgen.elastic import connect
 from loadgen.report import table
-from setup.project import INDEX_PATTERN
+from setup.project import INDEX_PATTERN, PollTimeout, poll_until
 
 LIMIT = 1000
 MESSAGE_WIDTH = 90
@@ -209,20 +209,26 @@ def render_dead_letters(tracking_id: str, dead: Sequence[Mapping[str, Any]]) -> 
 
 def run(tracking_id: str, wait_s: float) -> int:
     es = connect()
-    deadline = time.monotonic() + wait_s
-    docs, total = fetch(es, tracking_id)
-    dead = deadletter.find(es, [tracking_id]).get(tracking_id, [])
-    if not docs and not dead and wait_s > 0:
+    docs: list[dict[str, Any]] = []
+    dead: list[dict[str, Any]] = []
+    total = 0
+
+    def found() -> bool:
+        nonlocal docs, total, dead
+        docs, total = fetch(es, tracking_id)
+        dead = deadletter.find(es, [tracking_id]).get(tracking_id, [])
+        return bool(docs or dead)
+
+    if not found() and wait_s > 0:
         print(
             f"trace: no line of {tracking_id} is searchable yet; waiting up to {wait_s:g} s for"
             " Filebeat to ship it...",
             file=sys.stderr,
             flush=True,
         )
-    while not docs and not dead and time.monotonic() < deadline:
-        time.sleep(0.5)
-        docs, total = fetch(es, tracking_id)
-        dead = deadletter.find(es, [tracking_id]).get(tracking_id, [])
+        # Elasticsearch's own errors are not retried: the caller explains them.
+        with contextlib.suppress(PollTimeout):
+            poll_until(found, wait_s, f"{tracking_id}'s lines", every_s=0.5, retry_on=())
     link = kibana.link_line(tracking_id)
     if not docs and not dead:
         print(

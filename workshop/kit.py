@@ -6,7 +6,6 @@ import random
 import re
 import shlex
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import requests
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from loadgen import __version__
 from loadgen.cli import explain_elasticsearch
-from setup.project import INDEX_PATTERN
+from setup.project import INDEX_PATTERN, PollTimeout, poll_until
 
 USER_AGENT = f"trackstack-labs/{__version__} (synthetic)"
 FRONT, ORDERS = "trackstack-service", "trackstack-orders"
@@ -119,18 +118,18 @@ class Context:
 
     def wait_for(self, tracking_id: str, documents: int, timeout_s: float = 30) -> None:
         """Until Elasticsearch finds ``documents`` lines of the request (so the lab can start)."""
-        deadline = time.monotonic() + timeout_s
-        found = 0
         said = False
         problem = ""
-        while time.monotonic() < deadline:
+
+        def complete() -> bool:
+            nonlocal said, problem
             try:
                 found = count_in(self.es)({"term": {"tracking_id": tracking_id}})
                 problem = "is Filebeat running? (make native-status)"
             except (ApiError, TransportError) as exc:
                 found, problem = 0, explain_elasticsearch(exc)
             if found >= documents:
-                return
+                return True
             if not said:
                 print(
                     # never the count: counting the lines is what some labs ask
@@ -139,12 +138,16 @@ class Context:
                     flush=True,
                 )
                 said = True
-            time.sleep(0.5)
-        print(
-            f"lab: warning: not every line of {tracking_id} was searchable after"
-            f" {timeout_s:g} s; {problem}",
-            file=sys.stderr,
-        )
+            return False
+
+        try:
+            poll_until(complete, timeout_s, f"the lines of {tracking_id}", 0.5, retry_on=())
+        except PollTimeout:
+            print(
+                f"lab: warning: not every line of {tracking_id} was searchable after"
+                f" {timeout_s:g} s; {problem}",
+                file=sys.stderr,
+            )
 
 
 def utc_now() -> str:
