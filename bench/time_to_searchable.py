@@ -10,6 +10,7 @@ variant's own index. Printed, not asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from loadgen.elastic import connect
 from loadgen.watch import present
-from setup.project import REPO, read_env_file, secrets_dir
+from setup.project import REPO, PollTimeout, poll_until, read_env_file, secrets_dir
 
 DEFAULT_CONFIG = """\
 # Filebeat's defaults: the same input and parser, no queue, scanner or backoff tuning.
@@ -134,9 +135,14 @@ def main() -> None:
                 out.flush()
                 written[tracking_id] = time.monotonic()
                 time.sleep(args.interval)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(len(s) < args.events for s in seen.values()):
-            time.sleep(0.5)
+        with contextlib.suppress(PollTimeout):  # the table below shows what was not found
+            poll_until(
+                lambda: all(len(s) >= args.events for s in seen.values()),
+                60,
+                "every line searchable",
+                every_s=0.5,
+                retry_on=(),
+            )
     finally:
         done.set()
         for beat in beats.values():

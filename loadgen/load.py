@@ -9,6 +9,7 @@ draws summary.png.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -27,7 +28,7 @@ from loadgen import USER_AGENT, __version__, chart, cli, manifest, mix, report
 from loadgen.elastic import connect
 from loadgen.manifest import Record
 from loadgen.watch import Watcher, now_ms, present
-from setup.project import REPO
+from setup.project import REPO, PollTimeout, poll_until
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 POLL_S = 0.25
@@ -252,11 +253,16 @@ class Follower:
 
     def settle(self, seconds: float) -> None:
         """Keep watching, up to ``seconds``, for the IDs not yet searchable."""
-        deadline = time.monotonic() + seconds
+
+        def searchable() -> bool:
+            if not (self.watcher and self.watcher.pending):
+                return True
+            self.step()
+            return False
+
         try:
-            while self.watcher and self.watcher.pending and time.monotonic() < deadline:
-                time.sleep(POLL_S)
-                self.step()
+            with contextlib.suppress(PollTimeout):  # the summary names what is still missing
+                poll_until(searchable, seconds, "every ID searchable", POLL_S, retry_on=())
         except KeyboardInterrupt:
             sys.stderr.write("\nload: not waiting any longer\n")
         self.step(force=True)

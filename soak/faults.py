@@ -3,6 +3,7 @@ SIGKILLed, log rotations, 500 bursts) and Docker's json-file mode (the relay).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from loadgen.dockerlog import Relay
 from loadgen.load import ManifestTail
 from loadgen.manifest import Record, Sighting
 from loadgen.watch import Watcher, now_ms, present
-from setup.project import REPO
+from setup.project import REPO, PollTimeout, poll_until
 from soak import SoakError, say
 from soak.ledger import LOG_DIR
 
@@ -284,9 +285,14 @@ class Soak:
         time.sleep(max(0.0, (epoch_ms - now_ms()) / 1000))
 
     def wait_drained(self, until_ms: float) -> None:
-        deadline = time.monotonic() + DRAIN_CAP_S
-        while self.watch.pending_sent_by(until_ms) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
+        with contextlib.suppress(PollTimeout):  # not drained in time: said below, going on
+            poll_until(
+                lambda: not self.watch.pending_sent_by(until_ms),
+                DRAIN_CAP_S,
+                "the backlog",
+                POLL_S,
+                retry_on=(),
+            )
         left = self.watch.pending_sent_by(until_ms)
         if left:
             self.announce(f"{left} IDs still not searchable after {DRAIN_CAP_S:g} s; going on")
