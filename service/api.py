@@ -14,8 +14,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 
+from service import auth
 from service.downstream import Downstream
 from service.responses import error, ok
+from trackstack import set_user, step
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -39,13 +41,8 @@ def health() -> Any:
 def users() -> Any:
     delay_ms = current_app.config["SETTINGS"].db_latency_ms
     log.debug("querying users table (simulated, %d ms)", delay_ms)
-    started = time.perf_counter_ns()
-    time.sleep(delay_ms / 1000)  # the "database": yields to other greenlets like real I/O
-    log.info(
-        "fetched %d users from db",
-        len(USERS),
-        extra={"event.action": "db_query", "event.duration": time.perf_counter_ns() - started},
-    )
+    with step("db.users", action="db_query"):
+        time.sleep(delay_ms / 1000)  # the "database": yields to other greenlets like real I/O
     return ok(USERS)
 
 
@@ -87,8 +84,10 @@ def login() -> Any:
         log.warning('login rejected: body is not {"username": str, "password": str}')
         return error(400, 'expected a JSON object {"username": str, "password": str}')
     username = credentials["username"][:64]
+    set_user(username)
     log.info("login succeeded for user %s", username, extra={"user.name": username})
-    return ok({"username": username, "token": f"fake-{uuid.uuid4().hex}"})
+    key = current_app.config["SETTINGS"].login_token_key
+    return ok({"username": username, "token": auth.issue(key, username)})
 
 
 @bp.get("/slow")
@@ -107,7 +106,8 @@ def order(order_id: str) -> Any:
         return error(400, "order id must be 1-64 characters of [A-Za-z0-9-]")
     downstream: Downstream = current_app.extensions["trackstack.downstream"]
     log.info("looking up order %s", order_id)
-    item_body = downstream.get_json("/api/item", params={"sku": f"sku-{order_id}"})
+    with step("downstream.item"):
+        item_body = downstream.get_json("/api/item", params={"sku": f"sku-{order_id}"})
     return ok({"order_id": order_id, "status": "shipped", "item": item_body.get("data")})
 
 
@@ -143,8 +143,19 @@ def _run_job(job_id: str, steps: int) -> None:
         log.exception("job %s failed", job_id, extra={"labels.job_id": job_id})
 
 
+def _identify() -> None:
+    """A request that sends a valid ``Authorization: Bearer <token>`` from /api/login has
+    ``user.id`` on every later line and on its access line."""
+    user = auth.user_of(
+        request.headers.get("Authorization"), current_app.config["SETTINGS"].login_token_key
+    )
+    if user is not None:
+        set_user(user)
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["SETTINGS"]
+    app.before_request(_identify)
     app.extensions["trackstack.downstream"] = Downstream(
         settings.downstream_url, settings.downstream_timeout_s
     )
