@@ -161,6 +161,7 @@ class TrackingMiddleware:
         added = [(HEADER, tracking_id), *trace.headers().items()]
         clock = self.clock
         scope = environ[SCOPE_KEY] = open_scope(tracking_id)
+        started_ns = time.perf_counter_ns() if scope.held is not None else 0
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             scope.status = int(status[:3]) if status[:3].isdigit() else 0
@@ -191,7 +192,7 @@ class TrackingMiddleware:
             if scope.held is not None:
                 # The access line's writer releases the held records first (gunicorn's
                 # JsonLogger); on any other server, the end of the response does.
-                return ReleasingBody(answer, scope, time.perf_counter_ns())
+                return ReleasingBody(answer, scope, started_ns)
             return answer
         finally:
             scope_var.reset(scope_token)
