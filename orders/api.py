@@ -130,6 +130,7 @@ def item(request: Request, sku: str = "sku-1") -> Response:
 
 @router.get("/error")
 async def fail(detail: str = "card processor unavailable") -> Response:
+    log.debug("the failure's detail has %d characters", len(detail))
     log.info("about to fail on purpose")
     raise RuntimeError(f"simulated failure: {detail[:256]}")
 
@@ -174,6 +175,7 @@ async def login(request: Request) -> Response:
 async def slow(request: Request, ms: Annotated[str, Query()] = "500") -> Response:
     if not ms.isdigit() or int(ms) > MAX_SLOW_MS:
         return error(request, 400, f"ms must be a whole number from 0 to {MAX_SLOW_MS}")
+    log.debug("a %s ms sleep was asked for", ms)
     log.info("sleeping %s ms", ms)
     await asyncio.sleep(int(ms) / 1000)
     return ok(request, {"slept_ms": int(ms)})

@@ -66,11 +66,31 @@ def item() -> Any:
     )
 
 
+MAX_ERROR_DEPTH = 900  # under Python's default recursion limit (1000) with Flask's frames
+
+
 @bp.get("/error")
 def fail() -> Any:
     detail = request.args.get("detail", "card processor unavailable")[:256]
+    depth = request.args.get("depth", "0")
+    if not depth.isdigit() or int(depth) > MAX_ERROR_DEPTH:
+        return error(400, f"depth must be a whole number from 0 to {MAX_ERROR_DEPTH}")
+    log.debug("failing %s calls deep; the detail has %d characters", depth, len(detail))
     log.info("about to fail on purpose")
-    raise RuntimeError(f"simulated failure: {detail}")
+    _fail_deep(int(depth), detail)
+    return ok(None)  # never reached
+
+
+def _fail_deep(depth: int, detail: str) -> None:
+    """Fails ``depth`` calls down: each level adds about 100 bytes to the stack trace (two
+    functions by turns, as Python folds a run of identical frames into one line)."""
+    if depth <= 0:
+        raise RuntimeError(f"simulated failure: {detail}")
+    _fail_deeper(depth - 1, detail)
+
+
+def _fail_deeper(depth: int, detail: str) -> None:
+    _fail_deep(depth, detail)
 
 
 @bp.post("/login")
@@ -95,6 +115,7 @@ def slow() -> Any:
     raw = request.args.get("ms", "500")
     if not raw.isdigit() or int(raw) > MAX_SLOW_MS:
         return error(400, f"ms must be a whole number from 0 to {MAX_SLOW_MS}")
+    log.debug("a %s ms sleep was asked for", raw)
     log.info("sleeping %s ms", raw)
     time.sleep(int(raw) / 1000)
     return ok({"slept_ms": int(raw)})
