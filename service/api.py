@@ -110,6 +110,49 @@ def login() -> Any:
     return ok({"username": username, "token": auth.issue(key, username)})
 
 
+# Coupons as the (simulated) coupon store returns them. Codes from before the 2024 migration
+# ("LEGACY-<n>") still resolve, to the old rule shape: a fixed amount, no "percent". The
+# checkout code below assumes the new shape: the workshop's lab 7 is that rare failure.
+COUPONS = {"WELCOME10": {"percent": 10}, "SPRING5": {"percent": 5}, "VIP20": {"percent": 20}}
+MAX_CHECKOUT_ITEMS = 50
+
+
+def _coupon_rule(code: str) -> dict[str, int] | None:
+    if code.startswith("LEGACY-") and code[7:].isdigit():
+        return {"amount_cents": 500}
+    return COUPONS.get(code)
+
+
+@bp.post("/checkout")
+def checkout() -> Any:
+    """Body ``{"items": [{"sku": str, "qty": int}], "coupon": str | null}``; answers the total
+    in cents. The cart's content and the coupon are written only in DEBUG lines."""
+    cart = request.get_json(silent=True)
+    items = cart.get("items") if isinstance(cart, dict) else None
+    coupon = cart.get("coupon") if isinstance(cart, dict) else None
+    if (
+        not isinstance(items, list)
+        or not 1 <= len(items) <= MAX_CHECKOUT_ITEMS
+        or not all(
+            isinstance(i, dict) and isinstance(i.get("sku"), str) and type(i.get("qty")) is int
+            for i in items
+        )
+        or not (coupon is None or isinstance(coupon, str))
+    ):
+        return error(400, 'expected {"items": [{"sku": str, "qty": int}], "coupon": str|null}')
+    log.info("checkout of %d items", len(items))
+    subtotal = sum(999 * max(item["qty"], 0) for item in items)
+    log.debug("cart subtotal %d cents, coupon %s", subtotal, coupon)
+    total = subtotal
+    if coupon is not None:
+        rule = _coupon_rule(coupon[:32])
+        if rule is None:
+            return error(400, "unknown coupon")
+        log.debug("coupon %s resolved to rule %s", coupon[:32], rule)
+        total = subtotal - subtotal * rule["percent"] // 100
+    return ok({"items": len(items), "total_cents": total})
+
+
 @bp.get("/slow")
 def slow() -> Any:
     raw = request.args.get("ms", "500")
