@@ -80,13 +80,12 @@ class Sample:
 
 
 def service_traceback_line(tracking_id: str) -> str:
-    """The ERROR line the service writes for /api/error?depth=220: its own formatter and
-    default line bound (64 KiB), a real stack trace of about 40 KiB, so three Docker
-    messages."""
+    """The ERROR line the service writes for /api/error?depth=240: its own formatter and
+    default line bound (64 KiB), a real stack trace over 40 KiB, so three Docker messages."""
     from service.api import _fail_deep
 
     try:
-        _fail_deep(220, "compose long line")
+        _fail_deep(240, "compose long line")
     except RuntimeError:
         exc_info = sys.exc_info()
     record = logging.LogRecord(
@@ -97,7 +96,7 @@ def service_traceback_line(tracking_id: str) -> str:
         "trackstack-service", Redactor(), TrackstackSettings().log_max_line_bytes
     )
     line = formatter.format(record)
-    assert 40 * 1024 <= len(line) and "[truncated]" not in line
+    assert 40 * 1024 <= len(json.loads(line)["error.stack_trace"]) and "[truncated]" not in line
     return line
 
 
