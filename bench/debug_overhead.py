@@ -8,6 +8,7 @@ alternating. Prints the ratio on/off (target: within 3 %, docs/PERFORMANCE.md)."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -34,7 +35,7 @@ def main() -> None:
     for _ in range(15):
         for name, app in apps.items():
             handler = configure_logging(variants[name].tracking(), fd=sink)
-            timer = timeit.Timer(lambda a=app: call(a), timer=time.thread_time)
+            timer = timeit.Timer(functools.partial(call, app), timer=time.thread_time)
             seconds = min(timer.repeat(number=500, repeat=3)) / 500
             handler.flush()
             logging.getLogger().removeHandler(handler)

@@ -32,7 +32,8 @@ import yaml
 
 from loadgen.dockerlog import DOCKER_CHUNK, messages
 from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import Stack
 from trackstack.ecs import EcsFormatter
 from trackstack.redact import Redactor
 from trackstack.settings import Settings as TrackstackSettings

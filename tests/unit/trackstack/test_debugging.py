@@ -18,8 +18,7 @@ from fastapi.responses import JSONResponse
 from flask import Flask
 from werkzeug.test import Client
 
-from tests.conftest import parse_line
-from tests.unit.trackstack.test_asgi import AsgiClient
+from tests.helpers import AsgiClient, parse_line
 from trackstack import ConfigError, Settings, bound, configure_logging, set_user, step
 from trackstack.asgi import TrackingMiddleware
 from trackstack.context import RequestScope, scope_var

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import parse_line
+from tests.helpers import parse_line
 from trackstack.ecs import EcsFormatter
 from trackstack.redact import Redactor
 from trackstack.settings import MAX_LINE_BYTES, Settings
