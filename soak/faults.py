@@ -112,7 +112,7 @@ def large_detail(size: int) -> str:
 
     The handler keeps 256 characters for the exception; made of emoji, quotes and
     backslashes (12, 2 and 2 bytes each as escaped JSON), the error line has them twice
-    (error.message and the stack trace's last line); with ``depth=900`` its stack trace
+    (error.message and the stack trace's last line); with ``depth=400`` its stack trace
     alone is over the 64 KiB line bound, so the line is cut with both ends kept.
     """
     head = ('\U0001f600\U0001f600\U0001f600"\\' * 52)[:256]
@@ -341,8 +341,8 @@ class Soak:
 
     def burst(self, number: int) -> None:
         detail = large_detail(self.options.detail_bytes)
-        # 900 levels deep: a stack trace over the 64 KiB line bound (service/api.py).
-        path = "/api/error?depth=900&detail=" + quote(detail)
+        # 400 levels deep: a stack trace over the 64 KiB line bound (service/api.py).
+        path = "/api/error?depth=400&detail=" + quote(detail)
         size = self.options.burst_size
         start = threading.Barrier(size)
         run_id = self.folder.name.removeprefix("soak-")
