@@ -6,11 +6,11 @@
 LABS := $(PY) -m workshop
 
 .PHONY: lab
-lab: ## Create workshop lab N's situation with fresh data: make lab N=1 (1-6, workshop/)
-	@[[ "$(N)" =~ ^[1-6]$$ ]] || { echo "usage: make lab N=<1-6>  (workshop/README.md)" >&2; exit 2; }
+lab: ## Create workshop lab N's situation with fresh data: make lab N=1 (1-7, workshop/)
+	@[[ "$(N)" =~ ^[1-7]$$ ]] || { echo "usage: make lab N=<1-7>  (workshop/README.md)" >&2; exit 2; }
 	@$(LABS) create $(N) $(LAB_OPTS)
 
 .PHONY: lab-check
 lab-check: ## Check an answer to lab N: make lab-check N=1 ANSWER='lines=5' (prints PASS or FAIL)
-	@[[ "$(N)" =~ ^[1-6]$$ ]] || { echo "usage: make lab-check N=<1-6> ANSWER='...'" >&2; exit 2; }
+	@[[ "$(N)" =~ ^[1-7]$$ ]] || { echo "usage: make lab-check N=<1-7> ANSWER='...'" >&2; exit 2; }
 	@$(LABS) check $(N) "$${ANSWER-}"  # no ANSWER: the lab's own usage line, exit 2

@@ -46,6 +46,8 @@ start_one() {
         cd "$ROOT"
         export SERVICE_NAME="$name" PORT="$port"
         export DOWNSTREAM_URL="${DOWNSTREAM_URL_OVERRIDE:-http://127.0.0.1:$downstream}"
+        # A failed request's DEBUG lines are written, before its access line (workshop lab 7).
+        export DEBUG_ON_FAILURE="${DEBUG_ON_FAILURE:-1}"
         # LOG_FILE: the service reopens it on SIGUSR1, so `native/service.sh rotate` can
         # rename it away. The shell redirect catches anything before logging is set up.
         export LOG_FILE="$LOGS/$name.ndjson"

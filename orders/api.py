@@ -18,7 +18,6 @@ import logging
 import random
 import re
 import threading
-import time
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -29,10 +28,22 @@ from fastapi.responses import Response
 
 from orders import faults
 from orders.responses import error, ok
-from trackstack import TraceContext, current_trace, current_tracking_id
+from service import auth
+from trackstack import TraceContext, current_trace, current_tracking_id, set_user, step
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api", dependencies=[Depends(faults.inject)])
+
+
+async def identify(request: Request) -> None:
+    """Dependency: ``user.id`` on the request's later lines and access line, from a valid
+    ``Authorization: Bearer <token>`` (either service's /api/login issues it)."""
+    key = request.app.state.settings.login_token_key
+    user = auth.user_of(request.headers.get("authorization"), key)
+    if user is not None:
+        set_user(user)
+
+
+router = APIRouter(prefix="/api", dependencies=[Depends(identify), Depends(faults.inject)])
 
 USERS = [
     {"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"},
@@ -75,13 +86,8 @@ async def health(request: Request) -> Response:
 async def users(request: Request) -> Response:
     delay_ms = request.app.state.settings.db_latency_ms
     log.debug("querying users table (simulated, %d ms)", delay_ms)
-    started = time.perf_counter_ns()
-    await asyncio.sleep(delay_ms / 1000)  # the "database": the loop serves others meanwhile
-    log.info(
-        "fetched %d users from db",
-        len(USERS),
-        extra={"event.action": "db_query", "event.duration": time.perf_counter_ns() - started},
-    )
+    async with step("db.users", action="db_query"):
+        await asyncio.sleep(delay_ms / 1000)  # the "database": the loop serves others meanwhile
     return ok(request, USERS)
 
 
@@ -124,6 +130,7 @@ def item(request: Request, sku: str = "sku-1") -> Response:
 
 @router.get("/error")
 async def fail(detail: str = "card processor unavailable") -> Response:
+    log.debug("the failure's detail has %d characters", len(detail))
     log.info("about to fail on purpose")
     raise RuntimeError(f"simulated failure: {detail[:256]}")
 
@@ -158,14 +165,17 @@ async def login(request: Request) -> Response:
         log.warning('login rejected: body is not {"username": str, "password": str}')
         return error(request, 400, 'expected a JSON object {"username": str, "password": str}')
     username = credentials["username"][:64]
+    set_user(username)
     log.info("login succeeded for user %s", username, extra={"user.name": username})
-    return ok(request, {"username": username, "token": f"fake-{uuid.uuid4().hex}"})
+    token = auth.issue(request.app.state.settings.login_token_key, username)
+    return ok(request, {"username": username, "token": token})
 
 
 @router.get("/slow")
 async def slow(request: Request, ms: Annotated[str, Query()] = "500") -> Response:
     if not ms.isdigit() or int(ms) > MAX_SLOW_MS:
         return error(request, 400, f"ms must be a whole number from 0 to {MAX_SLOW_MS}")
+    log.debug("a %s ms sleep was asked for", ms)
     log.info("sleeping %s ms", ms)
     await asyncio.sleep(int(ms) / 1000)
     return ok(request, {"slept_ms": int(ms)})
@@ -179,9 +189,10 @@ async def order(request: Request, order_id: str) -> Response:
     log.info("looking up order %s", order_id)
     # trackstack's transport adds X-Tracking-ID and a child traceparent and logs one
     # dependency_call line; a failure or non-2xx becomes this request's 500.
-    response = await client.get(
-        "/api/item", params={"sku": f"sku-{order_id}"}, headers=faults.forwarded(request)
-    )
+    async with step("downstream.item"):
+        response = await client.get(
+            "/api/item", params={"sku": f"sku-{order_id}"}, headers=faults.forwarded(request)
+        )
     response.raise_for_status()
     return ok(
         request,

@@ -45,9 +45,14 @@ def create_app(
 
     async def debug_audit(request: Request) -> None:
         """The audit lines the Flask service writes when a request turned DEBUG on."""
-        if not request_debug_var.get():
+        why = request_debug_var.get()
+        if why is None:
             return
-        log.info("debug logging enabled for this request", extra={"event.action": "debug_enabled"})
+        log.info(
+            "debug logging enabled for this request (%s)",
+            why,
+            extra={"event.action": "debug_enabled", "labels.debug_reason": why},
+        )
         log.debug(
             "request summary",
             extra={

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Iterator
@@ -108,6 +109,8 @@ def config(settings: Settings) -> uvicorn.Config:
 
 
 def main() -> None:
+    # The workers are spawned with this environment: one login-token key for all of them.
+    os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
     settings = Settings.from_env()
     logfiles.configure(settings)  # the manager's own lines are JSON too
     cfg = config(settings)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import trackstack
+import trackstack.settings
 
 POLICIES = ("replace", "reject", "ignore")
 LOG_FORMATS = ("json", "console")
@@ -42,7 +44,7 @@ class Settings:
     tracking_id_policy: str = "replace"
     log_level: str = "INFO"
     log_format: str = "json"
-    log_max_line_bytes: int = 4096
+    log_max_line_bytes: int = trackstack.settings.MAX_LINE_BYTES
     log_file: str | None = None
     debug_log_token: str | None = None
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
@@ -52,6 +54,15 @@ class Settings:
     fault_latency_ms: int = 0
     db_latency_ms: int = 100
     max_body_bytes: int = 1024 * 1024
+    # Signs the demo's login tokens (service/auth.py); every worker must share it.
+    login_token_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    # LOG_LEVELS and the DEBUG_* variables, as trackstack reads them (trackstack.Settings)
+    log_levels: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    debug_sample_rate: float = 0.0
+    debug_on_failure: bool = False
+    debug_slow_ms: int = 0
+    debug_held_per_request: int = 200
+    debug_held_per_worker: int = 5000
 
     def tracking(self) -> trackstack.Settings:
         """The part trackstack (the library) needs, with the demo's own loggers debuggable."""
@@ -65,6 +76,12 @@ class Settings:
             debug_log_token=self.debug_log_token,
             redact_keys=self.redact_keys,
             debug_loggers=("service",),
+            log_levels=self.log_levels,
+            debug_sample_rate=self.debug_sample_rate,
+            debug_on_failure=self.debug_on_failure,
+            debug_slow_ms=self.debug_slow_ms,
+            debug_held_per_request=self.debug_held_per_request,
+            debug_held_per_worker=self.debug_held_per_worker,
         )
 
     @classmethod
@@ -80,9 +97,9 @@ class Settings:
             tracking_id_policy=_choice(env, "TRACKING_ID_POLICY", POLICIES),
             log_level=level,
             log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
-            # PIPE_BUF on Linux: one write(2) of at most this many bytes never interleaves
-            # with another worker's write to the same pipe.
-            log_max_line_bytes=int(_float(env, "LOG_MAX_LINE_BYTES", 4096, 1024, 4096)),
+            log_max_line_bytes=int(
+                _float(env, "LOG_MAX_LINE_BYTES", cls.log_max_line_bytes, 1024, 65536)
+            ),
             log_file=env.get("LOG_FILE", "").strip() or None,
             debug_log_token=env.get("DEBUG_LOG_TOKEN") or None,
             redact_keys=tuple(k.strip().lower() for k in extra_keys.split(",") if k.strip()),
@@ -94,4 +111,13 @@ class Settings:
             fault_latency_ms=int(_float(env, "FAULT_LATENCY_MS", 0, 0, 60_000)),
             db_latency_ms=int(_float(env, "DB_LATENCY_MS", 100, 0, 60_000)),
             max_body_bytes=int(_float(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024**2)),
+            login_token_key=env.get("LOGIN_TOKEN_KEY") or secrets.token_hex(32),
+            **_debug_settings(env),  # type: ignore[arg-type]
         )
+
+
+def _debug_settings(env: Mapping[str, str]) -> dict[str, object]:
+    try:
+        return trackstack.settings.debug_settings(env)
+    except trackstack.ConfigError as exc:
+        raise ConfigError(str(exc)) from None

@@ -6,6 +6,7 @@ LOG_FILE (unset: stdout; set: append there, and reopen it on SIGUSR1 after a ren
 """
 
 import os
+import secrets
 
 from service.config import Settings
 from trackstack.gunicorn import JsonLogger
@@ -16,6 +17,9 @@ class ServiceLogger(JsonLogger):
 
     settings_factory = staticmethod(lambda: Settings.from_env().tracking())
 
+
+# The workers fork from here: one login-token key for all of them (service/auth.py).
+os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
 
 wsgi_app = "service:create_app()"
 bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"

@@ -6,8 +6,8 @@ While ``python -m loadgen load`` sends the mix at a steady rate, one run injects
 2. Filebeat killed with SIGKILL, started again ``--filebeat-down`` seconds later;
 3. the service's log files rotated ``--rotations`` times, evenly over the whole load, so
    some rotations land inside the faults above (native/service.sh rotate: rename + SIGUSR1);
-4. ``--bursts`` bursts of ``--burst-size`` concurrent 500s (/api/error) whose access and
-   error lines exceed the service's 4096-byte line bound, so they are written cut.
+4. ``--bursts`` bursts of ``--burst-size`` concurrent 500s (/api/error, failing 400 levels
+   deep) whose error lines exceed the service's 64 KiB line bound, so they are written cut.
 
 After each of 1 and 2 it waits (up to DRAIN_CAP_S) until every ID sent so far is searchable,
 so the next fault starts from a drained pipeline. Meanwhile it searches Elasticsearch four

@@ -112,9 +112,9 @@ def large_detail(size: int) -> str:
     """An /api/error ``detail`` about ``size`` bytes long once URL-encoded.
 
     The handler keeps 256 characters for the exception; made of emoji, quotes and
-    backslashes (12, 2 and 2 bytes each as escaped JSON) they put the error line, which has
-    them twice (error.message and the stack trace's last line), over the 4096-byte bound.
-    The access line's url.query keeps the whole detail, so it is over the bound too.
+    backslashes (12, 2 and 2 bytes each as escaped JSON), the error line has them twice
+    (error.message and the stack trace's last line); with ``depth=400`` its stack trace
+    alone is over the 64 KiB line bound, so the line is cut with both ends kept.
     """
     head = ('\U0001f600\U0001f600\U0001f600"\\' * 52)[:256]
     pad = max(0, min(size, MAX_REQUEST_LINE - 200) - len(quote(head)))
@@ -347,7 +347,8 @@ class Soak:
 
     def burst(self, number: int) -> None:
         detail = large_detail(self.options.detail_bytes)
-        path = "/api/error?detail=" + quote(detail)
+        # 400 levels deep: a stack trace over the 64 KiB line bound (service/api.py).
+        path = "/api/error?depth=400&detail=" + quote(detail)
         size = self.options.burst_size
         start = threading.Barrier(size)
         run_id = self.folder.name.removeprefix("soak-")

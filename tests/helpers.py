@@ -3,6 +3,7 @@ module or a conftest (fixtures stay in the conftest.py files, which use these to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from elasticsearch import Elasticsearch
@@ -212,3 +214,19 @@ def compose_filebeat_env(containers: Path) -> dict[str, str]:
             "TRACKSTACK_CONTAINER_LOG_GLOB": str(containers / "*" / "*-json.log*"),
         }
     )
+
+
+class AsgiClient:
+    """Requests into the ASGI app in this process (httpx's ASGITransport, one event loop per
+    call): the app runs in the calling task, as under a server."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await client.get(path, headers=headers)
+
+        return asyncio.run(call())

@@ -10,6 +10,9 @@ Public names here:
 * ``Settings`` / ``ConfigError``: the library's settings (``Settings.from_env()``).
 * ``configure_logging(settings)``: one JSON pipeline on the root logger; call once.
 * ``current_tracking_id()`` / ``current_trace()``: the running request's ID / span.
+* ``set_user(user_id)`` / ``current_user()``: ``user.id`` on the request's later lines and
+  on its access line.
+* ``step(name)``: a context manager / decorator writing one timed line per step.
 * ``bound(tracking_id=None)``: a block (background job) under a tracking ID.
 * ``carry_context(func)``, ``start_thread(target, *args)``, ``ContextThreadPoolExecutor``,
   ``spawn_greenlet(func, *args)``: background work that keeps the request's ID.
@@ -25,6 +28,8 @@ from trackstack.context import (
     carry_context,
     current_trace,
     current_tracking_id,
+    current_user,
+    set_user,
     spawn_greenlet,
     start_thread,
 )
@@ -34,6 +39,7 @@ from trackstack.logs import configure_logging
 from trackstack.outbound import outbound_headers
 from trackstack.redact import Redactor
 from trackstack.settings import ConfigError, Settings
+from trackstack.steps import step
 from trackstack.tracecontext import TraceContext
 
 __all__ = [
@@ -49,9 +55,12 @@ __all__ = [
     "configure_logging",
     "current_trace",
     "current_tracking_id",
+    "current_user",
     "is_valid",
     "new_id",
     "outbound_headers",
+    "set_user",
     "spawn_greenlet",
     "start_thread",
+    "step",
 ]

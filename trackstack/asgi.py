@@ -18,8 +18,10 @@ started, it logs and re-raises (the server closes the connection).
 
 Access lines go to the ``trackstack.access`` logger (``event.dataset`` ``<prefix>.access``):
 method, path, redacted query, status, body bytes, ``event.duration`` (ns), client.ip,
-user agent, and the tracking ID the response carried. uvicorn's own access logger is then
-switched off, so each response has exactly one access line.
+user agent, the tracking ID the response carried and ``user.id`` once the app called
+``trackstack.set_user``. uvicorn's own access logger is then switched off, so each response
+has exactly one access line. Just before it, the request's held DEBUG records are written if
+it failed or was slow, else dropped (``trackstack.logs.release``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from trackstack import envelope
-from trackstack.context import trace_var, tracking_id_var
-from trackstack.debug import REQUEST_HEADER, TOKEN_HEADER, decide, wants_debug
+from trackstack.context import RequestScope, scope_var, trace_var, tracking_id_var
+from trackstack.debug import REQUEST_HEADER, TOKEN_HEADER, decide, sampled, wants_debug
 from trackstack.ids import HEADER, REQUEST_HEADERS, choose
-from trackstack.logs import request_debug_var
+from trackstack.logs import open_scope, release, request_debug_var
 from trackstack.redact import Redactor
 from trackstack.settings import Settings
 from trackstack.tracecontext import TraceContext
@@ -106,12 +108,15 @@ class TrackingMiddleware:
         ]
         response: dict[str, int] = {"status": 0, "bytes": 0}
 
-        debug_on, reason = False, None
+        why, reason = None, None
         if wants_debug(wanted.get(REQUEST_HEADER)):
             reason = decide(wanted.get(TOKEN_HEADER), self.settings.debug_log_token)
-            debug_on = reason is None
-        if debug_on:
-            added.append((REQUEST_HEADER.lower().encode(), b"on"))
+            if reason is None:
+                why = "token"
+                added.append((REQUEST_HEADER.lower().encode(), b"on"))
+        if why is None and sampled(self.settings.debug_sample_rate):
+            why = "sampled"
+        scope_state = open_scope(tracking_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -133,13 +138,14 @@ class TrackingMiddleware:
                 # BackgroundTasks job runs after this, inside the app call, and is not
                 # part of the response's duration).
                 response["logged"] = 1
-                self._log_access(scope, wanted, tracking_id, response, started)
+                self._log_access(scope, wanted, tracking_id, response, started, scope_state)
 
         id_token = tracking_id_var.set(tracking_id)
         trace_token = trace_var.set(trace)
-        debug_token = request_debug_var.set(True) if debug_on else None
+        scope_token = scope_var.set(scope_state)
+        debug_token = request_debug_var.set(why) if why is not None else None
         try:
-            if wants_debug(wanted.get(REQUEST_HEADER)) and not debug_on:
+            if reason is not None:
                 log.warning(
                     "debug logging refused (%s)",
                     reason,
@@ -166,6 +172,7 @@ class TrackingMiddleware:
                     exc_info=exc,
                 )
                 if response["status"]:
+                    release(scope_state, 500, time.perf_counter_ns() - started, failed=True)
                     raise  # headers are out; only the server can end this response
                 body = envelope.to_bytes(
                     envelope.failure(
@@ -179,9 +186,11 @@ class TrackingMiddleware:
                 await _send_json(send_with_id, 500, body)
         finally:
             if self.access_log and not response.get("logged"):
-                self._log_access(scope, wanted, tracking_id, response, started)
+                self._log_access(scope, wanted, tracking_id, response, started, scope_state)
+            release(scope_state, response["status"] or 500, time.perf_counter_ns() - started)
             if debug_token is not None:
                 request_debug_var.reset(debug_token)
+            scope_var.reset(scope_token)
             trace_var.reset(trace_token)
             tracking_id_var.reset(id_token)
 
@@ -192,8 +201,11 @@ class TrackingMiddleware:
         tracking_id: str,
         response: dict[str, int],
         started: int,
+        scope_state: RequestScope,
     ) -> None:
         method, path, status = scope.get("method", "-"), scope.get("path", ""), response["status"]
+        duration_ns = time.perf_counter_ns() - started
+        release(scope_state, status, duration_ns)  # held DEBUG records first, or never
         client = scope.get("client")
         query = scope.get("query_string", b"").decode("latin-1")
         access_log.info(
@@ -209,7 +221,7 @@ class TrackingMiddleware:
                 "http.version": scope.get("http_version"),
                 "http.response.status_code": status,
                 "http.response.body.bytes": response["bytes"],
-                "event.duration": time.perf_counter_ns() - started,
+                "event.duration": duration_ns,
                 "client.ip": client[0] if client else None,
                 "user_agent.original": wanted.get("User-Agent"),
                 "tracking_id": tracking_id,

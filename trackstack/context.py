@@ -1,6 +1,7 @@
-"""The current request's tracking ID and trace, and ways to keep them in background work.
+"""The current request's tracking ID, trace and scope (its user, its held DEBUG records), and
+ways to keep them in background work.
 
-Both live in ContextVars. Adapters set them per request and reset them when it ends
+All three live in ContextVars. Adapters set them per request and reset them when it ends
 (gunicorn's gevent worker serves every keep-alive request of a connection on one
 greenlet, so whatever is not reset would leak into the next request). A new thread or
 greenlet starts with an empty context: use the helpers below to carry the current one.
@@ -29,6 +30,53 @@ trace_var: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
 )
 
 
+MAX_USER_ID_CHARS = 128
+
+
+class RequestScope:
+    """What one request's lines share besides its ID: ``user_id`` once a handler knows it
+    (``set_user``), and the DEBUG records held back until the request's outcome is known
+    (``held``: None when failure-triggered debug is off; see ``trackstack.logs``).
+
+    One mutable object per request, so a server that writes the access line after the
+    adapter reset the ContextVars (gunicorn) can still read it from the WSGI environ.
+    """
+
+    __slots__ = ("dropped", "held", "status", "tracking_id", "user_id")
+
+    def __init__(self, tracking_id: str | None = None, hold: bool = False) -> None:
+        self.tracking_id = tracking_id
+        self.user_id: str | None = None
+        self.held: list[Any] | None = [] if hold else None
+        self.dropped = 0  # held records refused at the bound
+        self.status = 0  # the response status, once started (WSGI)
+
+
+scope_var: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
+    "trackstack_scope", default=None
+)
+
+
+def set_user(user_id: str | int) -> None:
+    """Put ``user.id`` (ECS) on every later line of the current request and on its access line.
+
+    Call it once the handler knows who the caller is (after checking a token, a session...),
+    from any framework: the adapters give each request its own scope. ``user_id``: a str or
+    int, written as text, cut to 128 characters; never pass a secret (a token, an email the
+    redaction rules would not catch). Raises RuntimeError outside a request or ``bound`` block.
+    """
+    scope = scope_var.get()
+    if scope is None:
+        raise RuntimeError("set_user() needs a request (or a trackstack.bound block)")
+    scope.user_id = str(user_id)[:MAX_USER_ID_CHARS]
+
+
+def current_user() -> str | None:
+    """The user ID ``set_user`` gave the current request, or None."""
+    scope = scope_var.get()
+    return scope.user_id if scope is not None else None
+
+
 def current_tracking_id() -> str | None:
     """The tracking ID of the request (or bound block) running now, or None outside one."""
     return tracking_id_var.get()
@@ -42,6 +90,7 @@ def current_trace() -> TraceContext | None:
 @contextmanager
 def bound(tracking_id: str | None = None, trace: TraceContext | None = None) -> Iterator[str]:
     """Run a block under a tracking ID (a new one if None) and optional trace; yields the ID.
+    The block has its own scope, so ``set_user`` works in it.
 
     For work outside a request: a scheduled job, a queue consumer, a CLI command. Both
     ContextVars are reset on exit, exception or not. Raises ValueError for an ID that
@@ -53,9 +102,11 @@ def bound(tracking_id: str | None = None, trace: TraceContext | None = None) -> 
         raise ValueError("tracking ID must be 1-128 characters of [A-Za-z0-9._:-]")
     id_token = tracking_id_var.set(tracking_id)
     trace_token = trace_var.set(trace)
+    scope_token = scope_var.set(RequestScope(tracking_id))
     try:
         yield tracking_id
     finally:
+        scope_var.reset(scope_token)
         trace_var.reset(trace_token)
         tracking_id_var.reset(id_token)
 

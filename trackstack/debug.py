@@ -1,14 +1,18 @@
-"""Per-request DEBUG logging, honoured only with the right token.
+"""Per-request DEBUG logging: honoured only with the right token, or for a random sample.
 
 ``X-Debug-Log: 1`` (or true/on) plus ``X-Debug-Token`` equal to the configured token turns
 DEBUG on for that request alone; without a configured token the feature is off. The token is
-compared in constant time and never logged or echoed. Adapters call ``decide`` and, when it
-allows, set ``logs.request_debug_var`` for the request and reset it after.
+compared in constant time and never logged or echoed. ``DEBUG_SAMPLE_RATE`` (0..1) turns
+DEBUG on for that share of requests (``sampled``). Adapters call ``decide`` / ``sampled``
+and set ``logs.request_debug_var`` to the reason ("token" or "sampled") for the request,
+reset it after, and write the audit line ``event.action: debug_enabled`` with
+``labels.debug_reason``. Redaction is the same for every DEBUG line, whatever the reason.
 """
 
 from __future__ import annotations
 
 import hmac
+import random
 
 REQUEST_HEADER = "X-Debug-Log"
 TOKEN_HEADER = "X-Debug-Token"  # noqa: S105 (a header name, not a secret)
@@ -31,3 +35,8 @@ def decide(offered_token: str | None, expected_token: str | None) -> str | None:
     ):
         return "bad token"
     return None
+
+
+def sampled(rate: float) -> bool:
+    """True for a ``rate`` share (0..1) of calls, at random; never for 0, always for 1."""
+    return rate > 0 and random.random() < rate  # noqa: S311 (sampling, not a secret)

@@ -1,11 +1,12 @@
 """Flask adapter: ``Tracking(app)`` or ``tracking.init_app(app, settings)``.
 
 Wires, in ``init_app``: the WSGI tracking middleware (``trackstack.wsgi``) around
-``app.wsgi_app``, per-request DEBUG (``X-Debug-Log`` + ``X-Debug-Token``, see
-``trackstack.debug``), and, unless ``envelope_errors=False``, error handlers that answer
-every HTTP error and unhandled exception with the JSON envelope
-``{"code", "msg", "data": null, "tracking_id"}`` (never HTML). A client that sends a broken
-body (``errors.is_client_error``, werkzeug's ClientDisconnected) gets a 400 and a WARNING.
+``app.wsgi_app``, per-request DEBUG (``X-Debug-Log`` + ``X-Debug-Token``, or a
+``DEBUG_SAMPLE_RATE`` sample; see ``trackstack.debug``), and, unless
+``envelope_errors=False``, error handlers that answer every HTTP error and unhandled
+exception with the JSON envelope ``{"code", "msg", "data": null, "tracking_id"}`` (never
+HTML). A client that sends a broken body (``errors.is_client_error``, werkzeug's
+ClientDisconnected) gets a 400 and a WARNING.
 
 Logging is configured separately and first: ``trackstack.configure_logging(settings)``.
 """
@@ -20,7 +21,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from trackstack import envelope
 from trackstack.context import current_tracking_id
-from trackstack.debug import REQUEST_HEADER, TOKEN_HEADER, decide, wants_debug
+from trackstack.debug import REQUEST_HEADER, TOKEN_HEADER, decide, sampled, wants_debug
 from trackstack.errors import is_client_error
 from trackstack.logs import request_debug_var
 from trackstack.redact import Redactor, shape
@@ -68,27 +69,37 @@ class Tracking:
             app.register_error_handler(Exception, _unhandled)
 
     def _debug_before(self) -> None:
-        if not wants_debug(request.headers.get(REQUEST_HEADER)):
-            return
         assert self.settings is not None
-        reason = decide(request.headers.get(TOKEN_HEADER), self.settings.debug_log_token)
-        if reason is not None:
-            log.warning(
-                "debug logging refused (%s)",
-                reason,
-                extra={"event.action": "debug_refused", "labels.reason": reason},
-            )
+        why = None
+        if wants_debug(request.headers.get(REQUEST_HEADER)):
+            refused = decide(request.headers.get(TOKEN_HEADER), self.settings.debug_log_token)
+            if refused is None:
+                why = "token"
+            else:
+                log.warning(
+                    "debug logging refused (%s)",
+                    refused,
+                    extra={"event.action": "debug_refused", "labels.reason": refused},
+                )
+        if why is None and sampled(self.settings.debug_sample_rate):
+            why = "sampled"
+        if why is None:
             return
-        token = request_debug_var.set(True)
+        token = request_debug_var.set(why)
 
         @after_this_request
         def _mark_and_reset(response: Response) -> Response:
-            response.headers[REQUEST_HEADER] = "on"
+            if why == "token":  # the caller asked; a sampled request's caller did not
+                response.headers[REQUEST_HEADER] = "on"
             request_debug_var.reset(token)
             return response
 
         body = request.get_json(silent=True) if request.is_json else None
-        log.info("debug logging enabled for this request", extra={"event.action": "debug_enabled"})
+        log.info(
+            "debug logging enabled for this request (%s)",
+            why,
+            extra={"event.action": "debug_enabled", "labels.debug_reason": why},
+        )
         log.debug(
             "request summary",
             extra={

@@ -34,10 +34,10 @@ from trackstack import envelope
 from trackstack.context import bound, tracking_id_var
 from trackstack.errors import register_client_errors
 from trackstack.ids import HEADER, new_id
-from trackstack.logs import configure_logging, point_stdout_at
+from trackstack.logs import configure_logging, point_stdout_at, release
 from trackstack.redact import Redactor
 from trackstack.settings import Settings
-from trackstack.wsgi import ENVIRON_KEY
+from trackstack.wsgi import ENVIRON_KEY, SCOPE_KEY
 
 # Raised from inside the application while it reads the body: the client's fault.
 BODY_ERRORS = (
@@ -115,6 +115,10 @@ class JsonLogger(glogging.Logger):
             environ.get(ENVIRON_KEY) or tracking_id_var.get(),
         )
         status = _status_of(resp)
+        duration_ns = int(request_time.total_seconds() * 1e9)
+        scope = environ.get(SCOPE_KEY)
+        if scope is not None:  # held DEBUG records go out before the access line, or never
+            release(scope, status, duration_ns)
         self._access_line(
             status,
             environ.get("REQUEST_METHOD", "-"),
@@ -123,10 +127,11 @@ class JsonLogger(glogging.Logger):
                 "url.query": self.redactor.query(environ.get("QUERY_STRING", "")),
                 "http.version": environ.get("SERVER_PROTOCOL", "").removeprefix("HTTP/"),
                 "http.response.body.bytes": getattr(resp, "sent", 0) or 0,
-                "event.duration": int(request_time.total_seconds() * 1e9),
+                "event.duration": duration_ns,
                 "client.ip": environ.get("REMOTE_ADDR"),
                 "user_agent.original": environ.get("HTTP_USER_AGENT"),
                 "tracking_id": tracking_id,
+                "user.id": scope.user_id if scope is not None else None,
             },
         )
 

@@ -1,9 +1,20 @@
 """One logging pipeline for every record a process writes: app, access and the server's own.
 
-record -> filters (tracking ID and trace, per-request level gate) -> ECS formatter (redaction,
+record -> filters (tracking ID, trace, user; the level gate) -> ECS formatter (redaction,
 collision rule, bounded line) -> a writer thread that does one write(2) per batch of lines.
 
 ``configure_logging(settings)`` is all an application calls, once, before it serves.
+
+The level gate lets a record out when it is at ``LOG_LEVEL`` or above, at or above its
+logger's ``LOG_LEVELS`` entry, or in a request that turned DEBUG on (token or sample).
+Otherwise, with ``DEBUG_ON_FAILURE``, it is HELD: kept unformatted in the request's scope,
+at most ``debug_held_per_request`` per request and ``debug_held_per_worker`` per process
+(beyond either bound a record is counted, not kept). ``release(scope, ...)``, called by the
+adapter just before the access line, writes them in order if the request failed (5xx, an
+unhandled exception) or took ``DEBUG_SLOW_MS`` or longer, after one ``debug_released`` line
+that says why and how many were not kept; otherwise drops them unformatted. A held record's
+arguments are formatted when it is written, as ``logging.handlers.QueueHandler`` would not:
+the cost stays off the requests that succeed.
 """
 
 from __future__ import annotations
@@ -13,14 +24,16 @@ import os
 from contextvars import ContextVar
 from typing import Any
 
-from trackstack.context import trace_var, tracking_id_var
+from trackstack.context import RequestScope, scope_var, trace_var, tracking_id_var
 from trackstack.ecs import ConsoleFormatter, Datasets, EcsFormatter, event_ids
 from trackstack.redact import Redactor
 from trackstack.settings import Settings
 from trackstack.writer import LineWriterHandler
 
-# True while the current request asked for (and was allowed) DEBUG logging.
-request_debug_var: ContextVar[bool] = ContextVar("trackstack_request_debug", default=False)
+# Why the current request writes its DEBUG lines: "token" (X-Debug-Log with the right
+# X-Debug-Token), "sampled" (DEBUG_SAMPLE_RATE); None: it does not.
+request_debug_var: ContextVar[str | None] = ContextVar("trackstack_request_debug", default=None)
+log = logging.getLogger("trackstack")
 
 # The servers' loggers: their own handlers are dropped so their lines are ours too.
 SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn", "uvicorn.error", "uvicorn.access")
@@ -39,18 +52,123 @@ class TrackingFilter(logging.Filter):
         if trace is not None:
             fields.setdefault("trace.id", trace.trace_id)
             fields.setdefault("span.id", trace.span_id)
+        scope = scope_var.get()
+        if scope is not None and scope.user_id is not None:
+            fields.setdefault("user.id", scope.user_id)
         return True
 
 
 class LevelGate(logging.Filter):
-    """Drops records under ``level`` unless the current request enabled DEBUG."""
+    """Lets out records at ``level`` or above, at or above their logger's entry in
+    ``log_levels`` ((name, LEVEL) pairs; a logger inherits its nearest named parent's), or
+    in a request with DEBUG on; holds the others when the request's scope holds (module
+    docstring), else drops them."""
 
-    def __init__(self, level: int) -> None:
+    def __init__(
+        self,
+        level: int,
+        log_levels: tuple[tuple[str, str], ...] = (),
+        per_request: int = 200,
+        per_worker: int = 5000,
+    ) -> None:
         super().__init__()
         self.level = level
+        self.lower = {
+            name: levelno
+            for name, levelno in ((n, logging.getLevelName(lv)) for n, lv in log_levels)
+            if levelno < level
+        }
+        self._thresholds: dict[str, int] = {}
+        self.per_request = per_request
+        self.per_worker = per_worker
+        self.held_total = 0  # records this process holds now, all requests together
+        os.register_at_fork(after_in_child=self._forget_held)
+
+    def _forget_held(self) -> None:
+        self.held_total = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.level or request_debug_var.get()
+        if record.levelno >= self.level or request_debug_var.get() is not None:
+            return True
+        if self.lower and record.levelno >= self._threshold(record.name):
+            return True
+        scope = scope_var.get()
+        if scope is not None and scope.held is not None:
+            if len(scope.held) < self.per_request and self.held_total < self.per_worker:
+                scope.held.append(record)
+                self.held_total += 1
+            else:
+                scope.dropped += 1
+        return False
+
+    def _threshold(self, name: str) -> int:
+        threshold = self._thresholds.get(name)
+        if threshold is None:
+            threshold, probe = self.level, name
+            while probe:
+                if probe in self.lower:
+                    threshold = self.lower[probe]
+                    break
+                probe = probe.rpartition(".")[0]
+            if len(self._thresholds) > 4096:  # logger names built from data: stay bounded
+                self._thresholds.clear()
+            self._thresholds[name] = threshold
+        return threshold
+
+
+class _Installed:
+    """What ``configure_logging`` installed, for ``open_scope`` and ``release``."""
+
+    def __init__(self, handler: LineWriterHandler, gate: LevelGate, settings: Settings) -> None:
+        self.handler = handler
+        self.gate = gate
+        self.hold = settings.debug_on_failure
+        self.slow_ns = settings.debug_slow_ms * 1_000_000
+
+
+_installed: _Installed | None = None
+
+
+def open_scope(tracking_id: str) -> RequestScope:
+    """A new request's scope; it holds DEBUG records if the pipeline has DEBUG_ON_FAILURE."""
+    return RequestScope(tracking_id, hold=_installed is not None and _installed.hold)
+
+
+def release(scope: RequestScope, status: int, duration_ns: int, failed: bool = False) -> bool:
+    """End of a request, before its access line: write its held DEBUG records if it failed
+    (``status`` >= 500, or ``failed``: an unhandled exception) or lasted ``DEBUG_SLOW_MS`` or
+    more (``duration_ns``, nanoseconds); else drop them. True if they were written. Safe to
+    call twice (the second call does nothing) and on a scope that holds nothing."""
+    held, scope.held = scope.held, None
+    installed = _installed
+    if held is None or installed is None:
+        return False
+    installed.gate.held_total = max(installed.gate.held_total - len(held), 0)
+    if failed or status >= 500:
+        reason = "failure"
+    elif installed.slow_ns and duration_ns >= installed.slow_ns:
+        reason = "slow"
+    else:
+        return False
+    if not held and not scope.dropped:
+        return False
+    log.info(
+        "request %s: writing its %d held DEBUG records (%d not held: over the bound)",
+        reason,
+        len(held),
+        scope.dropped,
+        extra={
+            "event.action": "debug_released",
+            "labels.debug_reason": reason,
+            "labels.held_records": len(held),
+            "labels.dropped_records": scope.dropped,
+            "tracking_id": scope.tracking_id,
+        },
+    )
+    emit = installed.handler.emit
+    for record in held:
+        emit(record)  # the filters ran when it was held: its ID, trace and user are on it
+    return True
 
 
 def build_handler(settings: Settings, fd: int = 1) -> LineWriterHandler:
@@ -76,7 +194,14 @@ def build_handler(settings: Settings, fd: int = 1) -> LineWriterHandler:
         )
     )
     handler.addFilter(TrackingFilter())
-    handler.addFilter(LevelGate(logging.getLevelName(settings.log_level)))
+    handler.addFilter(
+        LevelGate(
+            logging.getLevelName(settings.log_level),
+            settings.log_levels,
+            settings.debug_held_per_request,
+            settings.debug_held_per_worker,
+        )
+    )
     return handler
 
 
@@ -100,8 +225,12 @@ def configure_logging(settings: Settings | None = None, fd: int = 1) -> LineWrit
 
     ``settings`` default ``Settings.from_env()``. gunicorn's and uvicorn's loggers lose their
     own handlers and propagate here. Loggers in ``settings.debug_loggers`` make DEBUG
-    records, which only a request that enabled debug lets out. Returns the handler.
+    records, which only a request that enabled debug lets out (or holds, module docstring).
+    Each ``settings.log_levels`` entry sets its logger's level; lines at or above it are
+    written whatever ``log_level`` says. The same call under gunicorn (``JsonLogger``) and
+    uvicorn, so both apply them alike. Returns the handler.
     """
+    global _installed
     settings = settings or Settings.from_env()
     if settings.log_file and fd == 1:
         point_stdout_at(settings.log_file)
@@ -121,6 +250,10 @@ def configure_logging(settings: Settings | None = None, fd: int = 1) -> LineWrit
     # enabled debug. Other libraries stay at the configured level and cost nothing extra.
     for name in ("trackstack", *settings.debug_loggers):
         logging.getLogger(name).setLevel(logging.DEBUG)
+    for name, level in settings.log_levels:  # after: an explicit entry wins
+        logging.getLogger(name).setLevel(level)
+    gate = next(f for f in handler.filters if isinstance(f, LevelGate))
+    _installed = _Installed(handler, gate, settings)
     logging.captureWarnings(True)
     # The logging HOWTO's "Optimization": we never write file/line, thread or
     # multiprocessing names, so don't pay to collect them on every record.

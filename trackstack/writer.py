@@ -1,8 +1,23 @@
 """A logging handler that never lets a slow or broken stdout stall the application.
 
 Records are formatted in the caller's thread (so its ContextVars are there); the bytes go to
-a deque that one real OS thread writes, each write(2) at most ``batch_bytes`` (PIPE_BUF) so
-that two processes' lines never interleave on a shared pipe.
+a deque that one real OS thread writes, one write(2) per batch of lines (at most
+``batch_bytes``, PIPE_BUF) or per line longer than that.
+
+Whole lines, never interleaved, when several processes (gunicorn's or uvicorn's workers and
+their master) share one output:
+
+* a regular file opened with O_APPEND (LOG_FILE): Linux holds the file's inode lock for the
+  whole of each write(2), so one write is one unbroken run of bytes at the end, whatever its
+  size. Nothing more is done.
+* a pipe (a container's stdout, a supervisor's pipe), socket or terminal: only a write of at
+  most PIPE_BUF (4096) bytes is atomic (pipe(7)); a longer one may be split and another
+  process's write land in between. So every write there is made under an exclusive
+  ``flock`` on a lock file named after the output (``<tmp>/trackstack-<dev>-<inode>.lock``),
+  which each process opens itself (flock locks belong to the open file description, which a
+  forked child would otherwise share). The lock costs two syscalls per batch, in the writer
+  thread, never in a request (``bench/line_writes.py`` measures it); if the lock file cannot
+  be opened, lines are written unserialized, as before.
 
 gevent is optional: if the process has imported it (gunicorn's gevent worker), the writer is
 started with gevent's *original* thread functions so it is a real OS thread, not a greenlet;
@@ -22,11 +37,14 @@ Hostile conditions (each documented and tested; none raises into the application
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import logging
 import os
 import select
+import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -50,6 +68,8 @@ class LineWriterHandler(logging.Handler):
     ``fd``: the file descriptor to write (1 = stdout). The writer polls its deque every
     ``poll_s`` seconds instead of being woken per line: one GIL hand-off per batch, not per
     request. ``fallback_fields(record)`` gives identity fields (dataset) for stand-in lines.
+    ``serialize``: take the cross-process lock around each write (module docstring); None
+    (default) decides by the output: yes unless it is a regular file.
     """
 
     def __init__(
@@ -59,6 +79,7 @@ class LineWriterHandler(logging.Handler):
         batch_bytes: int = 4096,
         poll_s: float = 0.01,
         fallback_fields: Callable[[logging.LogRecord], dict[str, Any]] | None = None,
+        serialize: bool | None = None,
     ) -> None:
         super().__init__()
         self.fd = fd
@@ -66,15 +87,20 @@ class LineWriterHandler(logging.Handler):
         self.batch_bytes = batch_bytes
         self.poll_s = poll_s
         self.fallback_fields = fallback_fields
+        self.serialize = serialize
         self.dropped_lines = 0
         self._start_fresh()
         os.register_at_fork(before=self.flush, after_in_child=self._start_fresh)
 
     def _start_fresh(self) -> None:
+        inherited = getattr(self, "_lock_fd", None)
+        if inherited is not None:  # the parent's: a forked child opens its own
+            os.close(inherited)
         self._lines: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._written = 0
         self._writer_started = False
+        self._lock_fd: int | None = None  # this process's own: opened by its writer thread
 
     def _start_writer(self) -> None:
         start_new_thread, self._sleep = _real_thread_functions()
@@ -98,22 +124,56 @@ class LineWriterHandler(logging.Handler):
         while self._queued - self._written > self.max_pending:
             time.sleep(0.001)
 
+    def _open_lock(self) -> int | None:
+        """This process's descriptor of the output's lock file, or None when not needed."""
+        try:
+            info = os.fstat(self.fd)
+        except OSError:
+            return None
+        serialize = self.serialize
+        if serialize is None:
+            serialize = not stat.S_ISREG(info.st_mode)
+        if not serialize:
+            return None
+        path = os.path.join(
+            tempfile.gettempdir(), f"trackstack-{info.st_dev:x}-{info.st_ino:x}.lock"
+        )
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError:
+            return None
+
     def _write_forever(self) -> None:
         lines = self._lines
+        self._lock_fd = lock_fd = self._open_lock()
         while True:
             if not lines:
                 self._sleep(self.poll_s)
                 continue
-            # One write(2) of at most batch_bytes (PIPE_BUF): atomic on a pipe.
+            # One write(2) per batch of at most batch_bytes, or per longer line.
             batch = [lines.popleft()]
             size = len(batch[0])
             while lines and size + len(lines[0]) <= self.batch_bytes:
                 line = lines.popleft()
                 batch.append(line)
                 size += len(line)
-            if not self._write(b"".join(batch)):
+            if lock_fd is None:
+                written = self._write(b"".join(batch))
+            else:
+                written = self._write_locked(lock_fd, b"".join(batch))
+            if not written:
                 self.dropped_lines += len(batch)
             self._written += len(batch)
+
+    def _write_locked(self, lock_fd: int, data: bytes) -> bool:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        except OSError:
+            return self._write(data)  # no lock to be had: write anyway, never lose the line
+        try:
+            return self._write(data)
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
     def _write(self, data: bytes) -> bool:
         """Write all of ``data``; False if the fd is unusable (the rest is dropped)."""

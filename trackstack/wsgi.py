@@ -16,14 +16,16 @@ from datetime import datetime
 from typing import Any
 
 from trackstack import envelope
-from trackstack.context import trace_var, tracking_id_var
+from trackstack.context import RequestScope, scope_var, trace_var, tracking_id_var
 from trackstack.errors import IncompleteBody
 from trackstack.ids import HEADER, REQUEST_HEADERS, accept
+from trackstack.logs import open_scope, release
 from trackstack.tracecontext import TraceContext
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 ENVIRON_KEY = "trackstack.tracking_id"  # the chosen ID, for servers' access logs
+SCOPE_KEY = "trackstack.scope"  # the request's RequestScope (user, held DEBUG records)
 # Builds the body of the policy=reject answer: (method, path, tracking ID) -> JSON bytes.
 RejectBody = Callable[[str, str, str], bytes]
 
@@ -100,6 +102,27 @@ class CheckedInput:
         return iter(self.readline, b"")
 
 
+class ReleasingBody:
+    """A response body that releases its request's held DEBUG records when the server closes
+    it (PEP 3333 ``close()``), if nothing released them before."""
+
+    def __init__(self, body: Iterable[bytes], scope: RequestScope, started_ns: int) -> None:
+        self.body = body
+        self.scope = scope
+        self.started_ns = started_ns
+
+    def __iter__(self) -> Any:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release(self.scope, self.scope.status, time.perf_counter_ns() - self.started_ns)
+
+
 class TrackingMiddleware:
     """``TrackingMiddleware(wsgi_app, policy="replace", reject_body=envelope_reject_body)``.
 
@@ -137,8 +160,11 @@ class TrackingMiddleware:
             environ["wsgi.input"] = CheckedInput(environ["wsgi.input"], int(length))
         added = [(HEADER, tracking_id), *trace.headers().items()]
         clock = self.clock
+        scope = environ[SCOPE_KEY] = open_scope(tracking_id)
+        started_ns = time.perf_counter_ns() if scope.held is not None else 0
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            scope.status = int(status[:3]) if status[:3].isdigit() else 0
             # No handler sets these itself, so appending cannot make a duplicate.
             headers.extend(added)
             if clock is not None:
@@ -147,6 +173,7 @@ class TrackingMiddleware:
 
         id_token = tracking_id_var.set(tracking_id)
         trace_token = trace_var.set(trace)
+        scope_token = scope_var.set(scope)
         try:
             if refused is not None:
                 refused_warning(refused, tracking_id)
@@ -161,7 +188,13 @@ class TrackingMiddleware:
                         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
                     )
                     return [body]
-            return self.app(environ, start_with_id)
+            answer = self.app(environ, start_with_id)
+            if scope.held is not None:
+                # The access line's writer releases the held records first (gunicorn's
+                # JsonLogger); on any other server, the end of the response does.
+                return ReleasingBody(answer, scope, started_ns)
+            return answer
         finally:
+            scope_var.reset(scope_token)
             trace_var.reset(trace_token)
             tracking_id_var.reset(id_token)

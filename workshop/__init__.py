@@ -9,7 +9,7 @@ writes two files under LABS_DIR (default .run/labs/): ``lab<N>.json``, the brief
 (tracking IDs, times), and ``lab<N>.answer.json``, the expected answer, which attendees are
 not meant to open. ``check`` compares an answer with that file; lab 4's also asks
 Elasticsearch whether the attendee really sent their debug request. One module per lab
-(``lab1.py`` ... ``lab6.py``: its ``create`` and ``check``), beside its page (``lab1.md`` ...);
+(``lab1.py`` ... ``lab7.py``: its ``create`` and ``check``), beside its page (``lab1.md`` ...);
 ``kit.py`` has what they share.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from loadgen.elastic import connect
 from setup.project import REPO
-from workshop import lab1, lab2, lab3, lab4, lab5, lab6
+from workshop import lab1, lab2, lab3, lab4, lab5, lab6, lab7
 from workshop.kit import Context, Count, Scenario, Verdict, count_in, utc_now
 
 
@@ -38,7 +38,7 @@ class Lab:
 
 LABS: dict[int, Lab] = {
     number: Lab(module.TITLE, module.ANSWER_FORM, module.create, module.check)
-    for number, module in enumerate((lab1, lab2, lab3, lab4, lab5, lab6), start=1)
+    for number, module in enumerate((lab1, lab2, lab3, lab4, lab5, lab6, lab7), start=1)
 }
 
 

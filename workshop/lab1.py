@@ -28,13 +28,13 @@ def create(ctx: Context) -> Scenario:
     response = ctx.crowd(lambda: ctx.send("POST" if kind == "job" else "GET", path), 24)
     tracking_id = response.headers["X-Tracking-ID"]
     # A job logs: queued, the access line, one line per step, finished; an order: the handler
-    # line and the dependency call in trackstack-service, the callee's access line in
-    # trackstack-orders, then trackstack-service's access line.
+    # line, the dependency call and its step line in trackstack-service, the callee's access
+    # line in trackstack-orders, then trackstack-service's access line.
     if kind == "job":
         lines = response.json()["data"]["steps"] + 3
         by_service, until_response = {FRONT: lines}, 2
     else:
-        lines, by_service, until_response = 4, {FRONT: 3, ORDERS: 1}, 4
+        lines, by_service, until_response = 5, {FRONT: 4, ORDERS: 1}, 5
     ctx.wait_for(tracking_id, lines)
     briefing = f"""A customer writes: "Something odd happened with my request. Support told me to
 quote this number: {tracking_id}"

@@ -12,9 +12,11 @@ its healthcheck asks; only the paths change to this checkout and a temp dir.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +37,9 @@ from tests.helpers import (
     now,
     service_line,
 )
+from trackstack.ecs import EcsFormatter
+from trackstack.redact import Redactor
+from trackstack.settings import Settings as TrackstackSettings
 
 
 @dataclass
@@ -46,11 +51,33 @@ class Sample:
     streams: dict[str, str]  # event.id -> stdout/stderr
     dropped_marker: str
     big_id: str
+    trace_id: str
+
+
+def service_traceback_line(tracking_id: str) -> str:
+    """The ERROR line the service writes for /api/error?depth=240: its own formatter and
+    default line bound (64 KiB), a real stack trace over 40 KiB, so three Docker messages."""
+    from service.api import _fail_deep
+
+    try:
+        _fail_deep(240, "compose long line")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "service.api", logging.ERROR, __file__, 1, "unhandled RuntimeError", (), exc_info
+    )
+    record.__dict__["tracking_id"] = tracking_id
+    formatter = EcsFormatter(
+        "trackstack-service", Redactor(), TrackstackSettings().log_max_line_bytes
+    )
+    line = formatter.format(record)
+    assert 40 * 1024 <= len(json.loads(line)["error.stack_trace"]) and "[truncated]" not in line
+    return line
 
 
 def write_sample(containers: Path) -> Sample:
     tag = uuid.uuid4().hex[:12]
-    ids = {name: f"e2e-compose-{name}-{tag}" for name in ("order", "big", "last")}
+    ids = {name: f"e2e-compose-{name}-{tag}" for name in ("order", "big", "trace", "last")}
     marker = f"not-ours-{tag}"
 
     order = service_line("trackstack-service", ids["order"], message="looking up order 42")
@@ -74,6 +101,8 @@ def write_sample(containers: Path) -> Sample:
         message="Booting worker",
         **{"event.dataset": "trackstack.server"},
     )
+    trace_line = service_traceback_line(ids["trace"])
+    trace = json.loads(trace_line)
     last = service_line("trackstack-service", ids["last"], message="the last line")
     not_ours = {"@timestamp": now(), "message": marker, "event.dataset": "elasticsearch.server"}
 
@@ -82,11 +111,12 @@ def write_sample(containers: Path) -> Sample:
         *docker_lines(f"plain text, not JSON: {marker}"),
         *docker_lines(json.dumps(not_ours)),
         *docker_lines(json.dumps(big)),
+        *docker_lines(trace_line),
         *docker_lines(json.dumps(order)),  # the same line again (a re-read): same _id
         *docker_lines(json.dumps(server), stream="stderr"),
         *docker_lines(json.dumps(last)),
     ]
-    assert sum(1 for line in service_log if not json.loads(line)["log"].endswith("\n")) == 2
+    assert sum(1 for line in service_log if not json.loads(line)["log"].endswith("\n")) == 4
     orders_log = docker_lines(json.dumps(orders_access))
     for lines in (service_log, orders_log):
         container_id = uuid.uuid4().hex * 2  # Docker's ids are 64 hex digits
@@ -94,9 +124,9 @@ def write_sample(containers: Path) -> Sample:
         folder.mkdir(parents=True)
         (folder / f"{container_id}-json.log").write_text("".join(lines))
 
-    shipped = {r["event.id"]: r for r in (order, orders_access, big, server, last)}
+    shipped = {r["event.id"]: r for r in (order, orders_access, big, trace, server, last)}
     streams = dict.fromkeys(shipped, "stdout") | {server["event.id"]: "stderr"}
-    return Sample(containers, shipped, streams, marker, ids["big"])
+    return Sample(containers, shipped, streams, marker, ids["big"], ids["trace"])
 
 
 @dataclass
@@ -138,7 +168,8 @@ def test_compose_filebeat_ships_docker_logs(
     filebeat: tuple[RunningFilebeat, Sample], stack: Stack
 ) -> None:
     """Every trackstack line lands once, fields at the top level, _id = event.id, the split
-    line whole, other programs' lines dropped, no JSON decoding errors."""
+    lines whole (the service's 40 KiB traceback too), other programs' lines dropped, no JSON
+    decoding errors."""
     running, sample = filebeat
     event_ids = list(sample.shipped)
 
@@ -164,6 +195,10 @@ def test_compose_filebeat_ships_docker_logs(
         assert doc.get("error", {}).get("type") != "json"  # what a decoding error adds
     (big,) = [d for d in docs if d.get("tracking_id") == sample.big_id]
     assert len(big["message"]) == 2 * DOCKER_CHUNK + 5000
+    # The service's own 40 KiB traceback line: three Docker messages, one whole document.
+    (trace,) = [d for d in docs if d.get("tracking_id") == sample.trace_id]
+    sent_trace = sample.shipped[trace["event"]["id"]]["error.stack_trace"]
+    assert trace["error"]["stack_trace"] == sent_trace and len(sent_trace) >= 40 * 1024
     orders = {
         d["service"]["name"]
         for d in docs

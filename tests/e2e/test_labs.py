@@ -429,3 +429,22 @@ def test_lab6(stack: Stack, labs_dir: Path, reader: Elasticsearch) -> None:
     )["count"]
     attendee.fails(f"total={every} during=1", "every line")
     attendee.fails(f"total={total} during={total}", "whole run")
+
+
+# --- lab 7 -------------------------------------------------------------------------------------
+
+
+def test_lab7(stack: Stack, labs_dir: Path) -> None:
+    """The page's _search prints the failed checkout's released DEBUG lines; the coupon they
+    name PASSes; an ordinary coupon and the ERROR line's own words FAIL, naming the mistake."""
+    attendee = Attendee.start(labs_dir, 7)
+
+    def read(out: str, values: list[Any]) -> str:
+        assert "debug_released" in out or "held DEBUG records" in out  # make trace shows it
+        messages = [hit["message"] for hit in hits(values[-1])]
+        (named,) = [m for m in messages if m.startswith("coupon ")]
+        return f"coupon={named.split()[1]}"
+
+    answer_until_pass(attendee, read)
+    attendee.fails("coupon=WELCOME10", "ordinary coupon")
+    attendee.fails("coupon=percent", "ERROR line says")

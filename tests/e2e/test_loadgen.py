@@ -141,7 +141,7 @@ def test_trace_shows_one_request_across_both_services(stack: Stack) -> None:
     result = loadgen("trace", tracking_id)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert f"tracking_id {tracking_id}: 4 documents from 2 services" in out
+    assert f"tracking_id {tracking_id}: 5 documents from 2 services" in out  # + the step line
     # Causal order, whatever the two services' millisecond stamps say: the callee's access
     # line comes before the dependency_call line that waited for it.
     assert "order: by cause" in out
@@ -164,7 +164,7 @@ def test_trace_shows_one_request_across_both_services(stack: Stack) -> None:
         timeout=60,
         check=False,
     )
-    assert piped.stdout.startswith(f"tracking_id {tracking_id}: 4 documents"), piped.stdout
+    assert piped.stdout.startswith(f"tracking_id {tracking_id}: 5 documents"), piped.stdout
     assert "Traceback" not in piped.stderr and "Error" not in piped.stderr, piped.stderr
 
 

@@ -47,7 +47,7 @@ def test_soak_loses_and_duplicates_nothing(stack: Stack, tmp_path: Path) -> None
     assert "log rotations x10" in result.stdout
     assert int(rows["whole"]["ids"]) >= 0.9 * 20 * 100
     cut = re.search(r"(\d+) cut to the line bound", result.stdout)
-    assert cut and int(cut[1]) >= 2 * 30, "each burst request's access and error line is cut"
+    assert cut and int(cut[1]) >= 30, "each burst request's error line is cut"
     assert re.search(r"soak PASSED: 0 lost IDs \(0 lines\), 0 duplicated", result.stdout)
     for script in ("elasticsearch.sh", "filebeat.sh", "service.sh"):
         assert native(script, "status").returncode == 0, f"{script} is not running after the soak"

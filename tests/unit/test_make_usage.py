@@ -19,9 +19,9 @@ OPTIONAL = {"RUN", "SVC", "VOLUMES", "LAB_OPTS"}
 BUILT_IN = {"MAKE", "MAKEFILE_LIST", "SHELL"}
 
 USAGE = [
-    pytest.param(["lab"], "usage: make lab N=<1-6>", id="lab-without-N"),
-    pytest.param(["lab", "N=7"], "usage: make lab N=<1-6>", id="lab-N-out-of-range"),
-    pytest.param(["lab-check"], "usage: make lab-check N=<1-6>", id="lab-check-without-N"),
+    pytest.param(["lab"], "usage: make lab N=<1-7>", id="lab-without-N"),
+    pytest.param(["lab", "N=8"], "usage: make lab N=<1-7>", id="lab-N-out-of-range"),
+    pytest.param(["lab-check"], "usage: make lab-check N=<1-7>", id="lab-check-without-N"),
     pytest.param(
         ["lab-check", "N=1"],
         "usage: make lab-check N=1 ANSWER='lines=<number>'",

@@ -3,16 +3,14 @@ line (background thread included), one access line per response, context reset."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
 
-from tests.helpers import DEBUG_TOKEN
+from tests.helpers import DEBUG_TOKEN, AsgiClient
 from trackstack import Settings, current_tracking_id, is_valid, start_thread
 from trackstack.asgi import TrackingMiddleware
 from trackstack.context import trace_var, tracking_id_var
@@ -46,22 +44,6 @@ def _app(settings: Settings) -> FastAPI:
 def _background() -> None:
     log.info("background line")
     done.set()
-
-
-class AsgiClient:
-    """Requests into the ASGI app in this process (httpx's ASGITransport, one event loop per
-    call): the app runs in the calling task, as under a server."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                return await client.get(path, headers=headers)
-
-        return asyncio.run(call())
 
 
 @pytest.fixture

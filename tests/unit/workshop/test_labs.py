@@ -3,6 +3,7 @@ and that the expected answers agree with what the service really logs."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import random
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 
 import workshop
+from service import create_app
 from setup.project import REPO, poll_until
-from tests.helpers import DEBUG_TOKEN
+from tests.helpers import DEBUG_TOKEN, captured_lines
 from workshop import Lab, __main__, kit, lab2, lab4
 from workshop.kit import Scenario, Verdict
 
@@ -94,6 +96,7 @@ LAB1_ORDER = LAB1 | {"lines": 4, "by_service": {"trackstack-service": 3, "tracks
 LAB1_JOB = LAB1 | {"by_service": {"trackstack-service": 6}, "until_response": 2}
 LAB5 = {"tracking_id": "t5", "service": "trackstack-orders", "path": "/api/item", "ms": 1200}
 LAB6 = {"prefix": "lab6-abc-", "total": 120, "during": 80}
+LAB7 = {"tracking_id": "t7", "coupon": "LEGACY-4821"}
 
 
 @pytest.mark.parametrize(
@@ -209,6 +212,12 @@ LAB6 = {"prefix": "lab6-abc-", "total": 120, "during": 80}
             "the caller's view",
             id="5-the-dependency-call-line",
         ),
+        pytest.param(7, LAB7, "coupon=LEGACY-4821", True, "before the migration", id="7-right"),
+        pytest.param(7, LAB7, "legacy-4821", True, "", id="7-bare-lower-case"),
+        pytest.param(7, LAB7, "coupon=WELCOME10", False, "ordinary coupon", id="7-decoy"),
+        pytest.param(7, LAB7, "coupon=percent", False, "ERROR line says", id="7-error-text"),
+        pytest.param(7, LAB7, "coupon=LEGACY-1111", False, "not the coupon", id="7-other"),
+        pytest.param(7, LAB7, "coupon=", False, "needs the coupon", id="7-empty"),
     ],
 )
 def test_checker(lab: int, expected: dict[str, Any], answer: str, passed: bool, says: str) -> None:
@@ -369,6 +378,29 @@ def test_lab4_debug_line_counts_match_the_service(client, log_lines, path: str) 
     assert response.headers["X-Debug-Log"] == "on"
     debug = [line for line in log_lines() if line["log.level"] == "debug"]
     assert len(debug) == lab4.DEBUG_LINES[path]
+
+
+def test_lab7_coupon_is_only_in_the_failed_requests_debug_lines(tmp_path, settings) -> None:
+    """With DEBUG_ON_FAILURE (as both stacks run): a legacy coupon's checkout is a 500 whose
+    ERROR line says only KeyError 'percent'; its released DEBUG lines name the coupon, no
+    other line does; an ordinary checkout writes no DEBUG line."""
+    failing = dataclasses.replace(settings, debug_on_failure=True)
+    with captured_lines(tmp_path / "out.ndjson", failing.tracking()) as read:
+        client = create_app(failing).test_client()
+        cart = {"items": [{"sku": "sku-1", "qty": 2}]}
+        ok = client.post("/api/checkout", json=cart | {"coupon": "WELCOME10"})
+        failed = client.post("/api/checkout", json=cart | {"coupon": "LEGACY-4821"})
+        for response in (ok, failed):
+            response.close()
+        lines = read()
+    assert (ok.status_code, failed.status_code) == (200, 500)
+    (error,) = error_lines(lines)
+    assert error["error.type"] == "KeyError" and "LEGACY" not in json.dumps(error)
+    naming = [line for line in lines if "LEGACY-4821" in json.dumps(line)]
+    assert naming and all(line["log.level"] == "debug" for line in naming)
+    assert {line["tracking_id"] for line in naming} == {failed.headers["X-Tracking-ID"]}
+    ok_id = ok.headers["X-Tracking-ID"]
+    assert [line["log.level"] for line in lines if line.get("tracking_id") == ok_id] == ["info"]
 
 
 def test_lab1_job_lines_are_steps_plus_three(client, log_lines) -> None:
