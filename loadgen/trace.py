@@ -14,19 +14,24 @@ link when a Kibana answers (compose), else a note that there is none.
 
 Lines Elasticsearch rejected are in the dead-letter index (loadgen.deadletter): they are
 listed after the timeline, each with Elasticsearch's reason, as dead-lettered, not missing.
+
+It also draws the request (loadgen.timeline) into ``.run/timelines/<tracking ID>.html``
+(``TIMELINES_DIR`` moves it; ``.run/`` is not committed) and prints that file's URL.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import deadletter, kibana
-from loadgen.elastic import INDEX_PATTERN, connect
+from loadgen.elastic import INDEX_PATTERN, REPO, connect
 from loadgen.report import table
 
 LIMIT = 1000
@@ -70,16 +75,16 @@ def _ms(doc: Mapping[str, Any]) -> float:
     return _time(doc).timestamp() * 1000
 
 
-def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
-    """``docs`` (oldest first) with each dependency call's callee lines moved before its
-    ``dependency_call`` line, and how many lines that moved ahead of it.
+def callees(docs: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
+    """{index of a ``dependency_call`` line: indices of the callee's lines it waited for}.
 
     A span is the lines of one ``(service.name, span.id)``. The callee span of a call is an
     unclaimed span of another service whose access line has the call's ``url.path`` and whose
     first line falls within the call (``@timestamp - event.duration`` to ``@timestamp`` +
-    CALL_SLACK_MS); its lines up to the call's end go before the call's line, later ones (a
-    callee that answered after the caller gave up) stay at their time. Lines without
-    ``span.id`` keep their timestamp order.
+    CALL_SLACK_MS); of its lines, those up to the call's end are the call's (a callee that
+    answered after the caller gave up writes later ones). ``docs`` oldest first; lines
+    without ``span.id`` belong to no span. The callee's span is a child of the call's span
+    (W3C trace context), but its lines do not name their parent, hence the matching.
     """
     spans: dict[tuple[str, str], list[int]] = {}
     for i, doc in enumerate(docs):
@@ -88,7 +93,6 @@ def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, A
             spans.setdefault(key, []).append(i)
     wraps: dict[int, list[int]] = {}
     claimed: set[int] = set()
-    moved = 0
     for i, call in enumerate(docs):
         if field(call, "event.action") != "dependency_call":
             continue
@@ -114,7 +118,19 @@ def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, A
             inside = [m for m in spans[best[1]] if _ms(docs[m]) <= end + CALL_SLACK_MS]
             wraps[i] = inside
             claimed.update(inside)
-            moved += sum(m > i for m in inside)
+    return wraps
+
+
+def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
+    """``docs`` (oldest first) with each dependency call's callee lines (``callees``) moved
+    before its ``dependency_call`` line, and how many lines that moved ahead of it.
+
+    Later callee lines (a callee that answered after the caller gave up) stay at their time.
+    Lines without ``span.id`` keep their timestamp order.
+    """
+    wraps = callees(docs)
+    claimed = {m for inside in wraps.values() for m in inside}
+    moved = sum(m > i for i, inside in wraps.items() for m in inside)
     order: list[Mapping[str, Any]] = []
     placed: set[int] = set()
 
@@ -142,7 +158,7 @@ def _clip(text: str, width: int = MESSAGE_WIDTH) -> str:
 
 
 def render(tracking_id: str, docs: Sequence[Mapping[str, Any]], total: int, link: str) -> str:
-    """The timeline: a header, how the rows are ordered, the rows, ``link`` (a whole line)."""
+    """The timeline: a header, how the rows are ordered, the rows, ``link`` (whole lines)."""
     first = min(_time(d) for d in docs)
     last = max(_time(d) for d in docs)
     services = list(dict.fromkeys(str(field(d, "service.name")) for d in docs))
@@ -206,6 +222,26 @@ def render_dead_letters(tracking_id: str, dead: Sequence[Mapping[str, Any]]) -> 
     return "\n".join(lines)
 
 
+def timelines_dir() -> Path:
+    """Where `make trace` writes timelines: ``TIMELINES_DIR``, else ``.run/timelines/``."""
+    return Path(os.environ.get("TIMELINES_DIR", REPO / ".run" / "timelines"))
+
+
+def write_timeline(
+    folder: Path,
+    tracking_id: str,
+    docs: Sequence[Mapping[str, Any]],
+    dead: Sequence[Mapping[str, Any]],
+    total: int | None = None,
+) -> Path:
+    """The request's timeline page (loadgen.timeline) written to ``folder``; its path."""
+    # Imported here: loadgen.timeline builds on this module's matching.
+    from loadgen import timeline
+
+    page = timeline.render(tracking_id, docs, dead, now_ms=time.time() * 1000, total=total)
+    return timeline.write(folder, tracking_id, page)
+
+
 def run(tracking_id: str, wait_s: float) -> int:
     es = connect()
     deadline = time.monotonic() + wait_s
@@ -230,10 +266,14 @@ def run(tracking_id: str, wait_s: float) -> int:
             f" make native-status)\n{link}"
         )
         return 1
+    path = write_timeline(timelines_dir(), tracking_id, docs, dead, total)
+    drawn = f"timeline: {path.resolve().as_uri()}  (one lane per service: open it in a browser)"
     if docs:
-        print(render(tracking_id, docs, total, link))
+        print(render(tracking_id, docs, total, f"{drawn}\n{link}"))
     else:
         print(f"trace: no indexed documents with tracking_id {tracking_id} in {INDEX_PATTERN}")
     if dead:
         print(render_dead_letters(tracking_id, dead))
+        if not docs:
+            print(drawn)
     return 0
