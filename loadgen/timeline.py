@@ -124,7 +124,7 @@ class Bar:
 
 def file_name(tracking_id: str) -> str:
     """``<tracking ID>.html`` with anything but ``[A-Za-z0-9._-]`` as ``_`` (at most 128)."""
-    return FILE_SAFE.sub("_", tracking_id)[:128].lstrip(".") + ".html"
+    return (FILE_SAFE.sub("_", tracking_id)[:128].lstrip(".") or "_") + ".html"
 
 
 def write(folder: Path, tracking_id: str, page: str) -> Path:
