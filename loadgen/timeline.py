@@ -182,6 +182,31 @@ def _order(lines: list[Line]) -> tuple[list[Line], dict[int, list[int]]]:
     return result, mapped
 
 
+def _adopt_spans(lines: list[Line]) -> None:
+    """An access line without ``span.id`` joins the span of its service's lines written
+    during its request (gunicorn writes its access line after the request's context is gone,
+    with the tracking ID but without the trace fields)."""
+    for ln in lines:
+        duration = _duration_ms(ln.doc)
+        if ln.span or ln.at_ms is None or duration is None:
+            continue
+        if field(ln.doc, "event.dataset") != ACCESS:
+            continue
+        start = ln.at_ms - duration - CONTAIN_SLACK_MS
+        ln.span = next(
+            (
+                other.span
+                for other in lines
+                if other.service == ln.service
+                and other.span
+                and other.at_ms is not None
+                and start <= other.at_ms <= ln.at_ms + CONTAIN_SLACK_MS
+                and field(other.doc, "event.action") != "dependency_call"
+            ),
+            None,
+        )
+
+
 def _bar(line: Line) -> Bar | None:
     duration = _duration_ms(line.doc)
     if line.at_ms is None or duration is None:
@@ -223,6 +248,7 @@ def build(
         if event is None:
             event = {"@timestamp": doc.get("@timestamp"), "message": str(doc.get("message", ""))}
         lines.append(_line(event, dead=reason))
+    _adopt_spans(lines)
     ordered, wraps = _order(lines)
     untimed = [ln for ln in lines if ln.at_ms is None]
     for number, ln in enumerate([*ordered, *untimed], start=1):

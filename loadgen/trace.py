@@ -76,15 +76,17 @@ def _ms(doc: Mapping[str, Any]) -> float:
 
 
 def callees(docs: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
-    """{index of a ``dependency_call`` line: indices of the callee's lines it waited for}.
+    """{index of a ``dependency_call`` line: indices of every line of the callee's span}.
 
     A span is the lines of one ``(service.name, span.id)``. The callee span of a call is an
-    unclaimed span of another service whose access line has the call's ``url.path`` and whose
-    first line falls within the call (``@timestamp - event.duration`` to ``@timestamp`` +
-    CALL_SLACK_MS); of its lines, those up to the call's end are the call's (a callee that
-    answered after the caller gave up writes later ones). ``docs`` oldest first; lines
-    without ``span.id`` belong to no span. The callee's span is a child of the call's span
-    (W3C trace context), but its lines do not name their parent, hence the matching.
+    unclaimed span of another service whose access line has the call's ``url.path`` and which
+    began within the call (``@timestamp - event.duration`` to ``@timestamp``, give or take
+    CALL_SLACK_MS). A span begins at its first line or, earlier, at its access line's
+    ``@timestamp - event.duration``: a callee whose only line is its access line, stamped
+    after the caller already read the response, still began inside the call. ``docs`` oldest
+    first; lines without ``span.id`` belong to no span. The callee's span is a child of the
+    call's span (W3C trace context), but its lines do not name their parent, hence the
+    matching.
     """
     spans: dict[tuple[str, str], list[int]] = {}
     for i, doc in enumerate(docs):
@@ -92,16 +94,15 @@ def callees(docs: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
             key = (str(field(doc, "service.name")), str(field(doc, "span.id")))
             spans.setdefault(key, []).append(i)
     wraps: dict[int, list[int]] = {}
-    claimed: set[int] = set()
+    claimed: set[tuple[str, str]] = set()
     for i, call in enumerate(docs):
         if field(call, "event.action") != "dependency_call":
             continue
         end = _ms(call)
-        duration = field(call, "event.duration")
-        start = end - (duration / 1e6 if isinstance(duration, int | float) else 0)
+        start = end - _duration_ms(call)
         best: tuple[float, tuple[str, str]] | None = None
         for key, members in spans.items():
-            if key[0] == field(call, "service.name") or claimed.intersection(members):
+            if key[0] == field(call, "service.name") or key in claimed:
                 continue
             access = [
                 m
@@ -109,26 +110,31 @@ def callees(docs: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
                 if field(docs[m], "event.dataset") == ACCESS
                 and field(docs[m], "url.path") == field(call, "url.path")
             ]
-            first = _ms(docs[members[0]])
-            if access and start - CALL_SLACK_MS <= first <= end + CALL_SLACK_MS:
+            if not access:
+                continue
+            began = min(_ms(docs[members[0]]), _ms(docs[access[0]]) - _duration_ms(docs[access[0]]))
+            if start - CALL_SLACK_MS <= began <= end + CALL_SLACK_MS:
                 distance = abs(_ms(docs[access[0]]) - end)
                 if best is None or distance < best[0]:
                     best = (distance, key)
         if best is not None:
-            inside = [m for m in spans[best[1]] if _ms(docs[m]) <= end + CALL_SLACK_MS]
-            wraps[i] = inside
-            claimed.update(inside)
+            wraps[i] = spans[best[1]]
+            claimed.add(best[1])
     return wraps
 
 
 def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
-    """``docs`` (oldest first) with each dependency call's callee lines (``callees``) moved
-    before its ``dependency_call`` line, and how many lines that moved ahead of it.
+    """``docs`` (oldest first) with each dependency call's callee lines (``callees``) that
+    were stamped up to the call's end (+ CALL_SLACK_MS) moved before its ``dependency_call``
+    line, and how many lines that moved ahead of it.
 
     Later callee lines (a callee that answered after the caller gave up) stay at their time.
     Lines without ``span.id`` keep their timestamp order.
     """
-    wraps = callees(docs)
+    wraps = {
+        i: [m for m in members if _ms(docs[m]) <= _ms(docs[i]) + CALL_SLACK_MS]
+        for i, members in callees(docs).items()
+    }
     claimed = {m for inside in wraps.values() for m in inside}
     moved = sum(m > i for i, inside in wraps.items() for m in inside)
     order: list[Mapping[str, Any]] = []
@@ -145,6 +151,13 @@ def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, A
         if i not in placed and i not in claimed:
             emit(i)
     return order, moved
+
+
+def _duration_ms(doc: Mapping[str, Any]) -> float:
+    """``event.duration`` in ms; 0 when a line has none (or not a number)."""
+    nanoseconds = field(doc, "event.duration")
+    ok = isinstance(nanoseconds, int | float) and not isinstance(nanoseconds, bool)
+    return float(nanoseconds) / 1e6 if ok else 0.0
 
 
 def _duration(doc: Mapping[str, Any]) -> str:

@@ -129,3 +129,13 @@ def test_every_text_is_escaped_and_only_our_script_runs() -> None:
 def test_file_name_stays_in_its_folder(tracking_id: str, name: str) -> None:
     """A timeline's file name is the ID with anything unsafe as _, never a path elsewhere."""
     assert timeline.file_name(tracking_id) == name
+
+
+def test_access_line_without_span_joins_its_request() -> None:
+    """gunicorn's access line has no span.id: it still closes the request its app lines are in."""
+    docs = orders_42()
+    del docs[-1]["span"], docs[-1]["trace"]
+    picture = timeline.build(docs)
+    request = by_message(picture)["GET /api/orders/42 500"]
+    assert request.line.span == FRONT_SPAN and picture.notes == []
+    assert {holder for ln, holder in picture.markers if ln.service == FRONT} == {request}
