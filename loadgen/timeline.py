@@ -54,8 +54,8 @@ RECENT_S = 5.0
 CONTAIN_SLACK_MS = 1.0
 PLOT_WIDTH = 960  # px for the time axis
 LABEL_WIDTH = 190  # px for the lane names
-ROW_HEIGHT = 24
-BAR_HEIGHT = 16
+ROW_HEIGHT = 34
+BAR_HEIGHT = 26  # the label in its upper half, the markers on its lower edge
 LANE_GAP = 14
 MARKER_GAP = 9  # px between markers that share a moment, so each stays visible and clickable
 ERROR_LEVELS = {"error", "critical", "fatal", "emergency", "alert"}
@@ -584,7 +584,7 @@ def _svg(picture: Picture) -> str:
                 f' data-kind="{bar.kind}" data-parent="{parent}" data-row="{bar.row}"'
                 f' data-duration-ms="{bar.end - bar.start:.3f}"'
                 f' x="{bx:.2f}" y="{by:.1f}" width="{width:.2f}" height="{BAR_HEIGHT}"/>'
-                f'<text class="bar-label" x="{bx + 3:.1f}" y="{by + 12:.1f}">'
+                f'<text class="bar-label" x="{bx + 3:.1f}" y="{by + 11:.1f}">'
                 f"#{bar.line.number} {_esc(bar.label)}"
                 + (" DEAD-LETTERED" if bar.line.dead else "")
                 + "</text></g>"
@@ -598,11 +598,12 @@ def _svg(picture: Picture) -> str:
             if row in last_x and mx < last_x[row] + MARKER_GAP:
                 mx = last_x[row] + MARKER_GAP  # same moment: causal order, left to right
             last_x[row] = mx
-            my = lane_top[lane] + row * ROW_HEIGHT + ROW_HEIGHT / 2
+            # On the bar's lower edge, below its label.
+            my = lane_top[lane] + row * ROW_HEIGHT + (ROW_HEIGHT + BAR_HEIGHT) / 2 - 5
             on = holder.line.number if holder is not None else ""
             parts.append(
                 f'<circle class="{_classes(ln, "marker", *([] if holder else ["loose"]))}"'
-                f' data-line="{ln.number}" data-on="{on}" cx="{mx:.2f}" cy="{my:.1f}" r="5">'
+                f' data-line="{ln.number}" data-on="{on}" cx="{mx:.2f}" cy="{my:.1f}" r="4.5">'
                 f"<title>{_esc(_hover(ln))}</title></circle>"
             )
         parts.append("</g>")

@@ -265,7 +265,8 @@ def describe_timelines(
         page = pages.get(record.tracking_id or "")
         return (
             f"  {report.format_ms(record.latency_ms):>6} ms  {record.entry}: {record.method}"
-            f" {record.path} -> {record.status or 'no response'}  {record.tracking_id}"
+            f" {record.path.partition('?')[0]} -> {record.status or 'no response'}"
+            f"  {record.tracking_id}"
             f"  {manifest.shown(page) if page else '(not drawn)'}"
         )
 
