@@ -89,6 +89,10 @@ class Line:
     def debug(self) -> bool:
         return self.level.lower() == "debug"
 
+    @property
+    def warning(self) -> bool:
+        return self.level.lower() in ("warn", "warning")
+
 
 @dataclass(eq=False)
 class Bar:
@@ -455,6 +459,7 @@ def _classes(ln: Line, *base: str) -> str:
         [*base]
         + (["error"] if ln.error else [])
         + (["debug"] if ln.debug else [])
+        + (["warning"] if ln.warning and not ln.error else [])
         + (["dead"] if ln.dead else [])
     )
 
@@ -494,6 +499,7 @@ svg { display: block; overflow: visible; }
   stroke: #fff; stroke-width: 3px; }
 .marker { fill: #fff; stroke: #1d2330; stroke-width: 1.5; cursor: pointer; }
 .marker.debug { fill: #ddd; stroke: #888; }
+.marker.warning { fill: #f5b800; stroke: #7a5a00; }
 .marker.error { fill: #d62424; stroke: #7d0d0d; }
 .marker.loose { stroke-dasharray: 2 2; }
 .link { stroke: #6c4fb0; stroke-dasharray: 4 3; }
@@ -502,6 +508,7 @@ table { border-collapse: collapse; margin-top: 14px; width: 100%; }
 td, th { padding: 2px 6px; text-align: left; vertical-align: top; border-bottom: 1px solid #eee; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.error td { background: #fde8e8; } tr.debug td { color: #777; }
+tr.warning td { background: #fff6dc; }
 tr.dead td { background: #f4e6fa; } tr.selected td { outline: 2px solid #3f73ad; }
 pre { margin: 2px 0; white-space: pre-wrap; font-size: 11px; }
 .tag { font-size: 10px; padding: 0 4px; border-radius: 3px; background: #7a1fa2; color: #fff; }
@@ -517,6 +524,7 @@ def _legend() -> str:
         ('<rect class="bar error" width="22" height="12"/>', "failed (5xx, error, failure)"),
         ('<circle class="marker" cx="11" cy="6" r="5"/>', "other line, # = causal order"),
         ('<circle class="marker debug" cx="11" cy="6" r="5"/>', "DEBUG line"),
+        ('<circle class="marker warning" cx="11" cy="6" r="5"/>', "WARNING line"),
         ('<circle class="marker error" cx="11" cy="6" r="5"/>', "ERROR line"),
         ('<rect class="bar step dead" width="22" height="12"/>', "dead-lettered"),
         ('<line class="link" x1="11" y1="0" x2="11" y2="12"/>', "call → callee"),
