@@ -83,6 +83,7 @@ class Line:
             or self.level.lower() in ERROR_LEVELS
             or (isinstance(status, int) and status >= 500)
             or field(self.doc, "event.outcome") == "failure"
+            or (field(self.doc, "event.action") == "dependency_call" and not status)
         )
 
     @property

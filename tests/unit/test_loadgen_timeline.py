@@ -139,3 +139,21 @@ def test_access_line_without_span_joins_its_request() -> None:
     request = by_message(picture)["GET /api/orders/42 500"]
     assert request.line.span == FRONT_SPAN and picture.notes == []
     assert {holder for ln, holder in picture.markers if ln.service == FRONT} == {request}
+
+
+def test_callee_that_answered_after_the_caller_gave_up() -> None:
+    """Lab 3's slow variant: the failed call is red, the callee's 200 hangs under it and
+    ends after it, and nothing is reported as still arriving."""
+    docs = [
+        doc(0, FRONT, FRONT_SPAN, "looking up order 42"),
+        doc(101, ORDERS, "o", "injected 6000 ms latency", level="warning"),
+        call(5101, 5000, None),
+        access(5103, FRONT, FRONT_SPAN, "/api/orders/42", 500, 5103),
+        access(6102, ORDERS, "o", "/api/item", 200, 6001),
+    ]
+    picture = timeline.build(docs)
+    bars = {bar.kind + bar.line.service: bar for bar in picture.bars}
+    dependency, callee = bars["call" + FRONT], bars["request" + ORDERS]
+    assert callee.parent is dependency and callee.end > dependency.end + 900
+    assert dependency.line.error and not callee.line.error
+    assert [kind for kind, _ in picture.notes] == []
