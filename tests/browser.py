@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Error, Page, sync_playwright
 
-from loadgen.elastic import REPO
+from setup.project import REPO
 
 # Screenshots the browser tests keep (ignored by git; CI can upload the folder).
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", REPO / "tests" / "artifacts"))

@@ -12,9 +12,9 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from loadgen.elastic import REPO
+from setup.project import REPO, poll_until
 from tests.browser import Tab, chromium, screenshot
-from tests.e2e.conftest import SERVICE, Stack, poll_until
+from tests.e2e.conftest import SERVICE, Stack
 
 
 def test_orders_42_timeline_in_a_browser(stack: Stack, tmp_path: Path) -> None:
