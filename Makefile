@@ -19,17 +19,19 @@ help: ## List the targets
 
 .PHONY: install
 install: ## Install what the tests and the native stack need (each step says what and why)
-	@echo "install: 1/5 uv $(UV_VERSION) (pip, only if missing) and the locked Python deps into .venv/ (service, loadgen, tests)"
+	@echo "install: 1/6 uv $(UV_VERSION) (pip, only if missing) and the locked Python deps into .venv/ (service, loadgen, tests)"
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --locked
-	@echo "install: 2/5 Debian's docker-compose (apt, as root; only to validate docker-compose.yml in tests/unit/setup/test_compose.py)"
+	@echo "install: 2/6 Debian's docker-compose (apt, as root; only to validate docker-compose.yml in tests/unit/setup/test_compose.py)"
 	$(MAKE) install-compose-validator
-	@echo "install: 3/5 actionlint (pinned, into .cache/; make lint checks .github/workflows with it)"
+	@echo "install: 3/6 actionlint (pinned, into .cache/; make lint checks .github/workflows with it)"
 	$(MAKE) install-actionlint
-	@echo "install: 4/5 Elasticsearch $$(sed -n 's/^ELASTIC_VERSION=//p' .env) zip from Maven Central into .cache/ (the native stack's Elasticsearch)"
+	@echo "install: 4/6 Elasticsearch $$(sed -n 's/^ELASTIC_VERSION=//p' .env) zip from Maven Central into .cache/ (the native stack's Elasticsearch)"
 	native/elasticsearch.sh fetch
-	@echo "install: 5/5 Filebeat and esfront built with Go into .cache/ (the native stack's shipper; a quarter of an hour the first time on 2 busy cores, then cached)"
+	@echo "install: 5/6 Filebeat and esfront built with Go into .cache/ (the native stack's shipper; a quarter of an hour the first time on 2 busy cores, then cached)"
 	native/build-filebeat.sh >/dev/null
+	@echo "install: 6/6 Debian's chromium (apt, as root; the headless browser the timeline tests open make trace's page in)"
+	$(MAKE) install-chromium
 
 .PHONY: lint
 lint: $(ACTIONLINT) ## The pre-commit checks on every file: ruff, ruff format, mypy, shellcheck, actionlint, YAML/TOML

@@ -14,21 +14,27 @@ link when a Kibana answers (compose), else a note that there is none.
 
 Lines Elasticsearch rejected are in the dead-letter index (loadgen.deadletter): they are
 listed after the timeline, each with Elasticsearch's reason, as dead-lettered, not missing.
+
+It also draws the request (loadgen.timeline) into ``.run/timelines/<tracking ID>.html``
+(``TIMELINES_DIR`` moves it; ``.run/`` is not committed) and prints that file's URL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import deadletter, kibana
 from loadgen.elastic import connect
 from loadgen.report import table
-from setup.project import INDEX_PATTERN, PollTimeout, poll_until
+from setup.project import INDEX_PATTERN, REPO, PollTimeout, poll_until
 
 LIMIT = 1000
 MESSAGE_WIDTH = 90
@@ -71,16 +77,18 @@ def _ms(doc: Mapping[str, Any]) -> float:
     return _time(doc).timestamp() * 1000
 
 
-def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
-    """``docs`` (oldest first) with each dependency call's callee lines moved before its
-    ``dependency_call`` line, and how many lines that moved ahead of it.
+def callees(docs: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
+    """{index of a ``dependency_call`` line: indices of every line of the callee's span}.
 
     A span is the lines of one ``(service.name, span.id)``. The callee span of a call is an
-    unclaimed span of another service whose access line has the call's ``url.path`` and whose
-    first line falls within the call (``@timestamp - event.duration`` to ``@timestamp`` +
-    CALL_SLACK_MS); its lines up to the call's end go before the call's line, later ones (a
-    callee that answered after the caller gave up) stay at their time. Lines without
-    ``span.id`` keep their timestamp order.
+    unclaimed span of another service whose access line has the call's ``url.path`` and which
+    began within the call (``@timestamp - event.duration`` to ``@timestamp``, give or take
+    CALL_SLACK_MS). A span begins at its first line or, earlier, at its access line's
+    ``@timestamp - event.duration``: a callee whose only line is its access line, stamped
+    after the caller already read the response, still began inside the call. ``docs`` oldest
+    first; lines without ``span.id`` belong to no span. The callee's span is a child of the
+    call's span (W3C trace context), but its lines do not name their parent, hence the
+    matching.
     """
     spans: dict[tuple[str, str], list[int]] = {}
     for i, doc in enumerate(docs):
@@ -88,17 +96,15 @@ def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, A
             key = (str(field(doc, "service.name")), str(field(doc, "span.id")))
             spans.setdefault(key, []).append(i)
     wraps: dict[int, list[int]] = {}
-    claimed: set[int] = set()
-    moved = 0
+    claimed: set[tuple[str, str]] = set()
     for i, call in enumerate(docs):
         if field(call, "event.action") != "dependency_call":
             continue
         end = _ms(call)
-        duration = field(call, "event.duration")
-        start = end - (duration / 1e6 if isinstance(duration, int | float) else 0)
+        start = end - _duration_ms(call)
         best: tuple[float, tuple[str, str]] | None = None
         for key, members in spans.items():
-            if key[0] == field(call, "service.name") or claimed.intersection(members):
+            if key[0] == field(call, "service.name") or key in claimed:
                 continue
             access = [
                 m
@@ -106,16 +112,33 @@ def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, A
                 if field(docs[m], "event.dataset") == ACCESS
                 and field(docs[m], "url.path") == field(call, "url.path")
             ]
-            first = _ms(docs[members[0]])
-            if access and start - CALL_SLACK_MS <= first <= end + CALL_SLACK_MS:
+            if not access:
+                continue
+            began = min(_ms(docs[members[0]]), _ms(docs[access[0]]) - _duration_ms(docs[access[0]]))
+            if start - CALL_SLACK_MS <= began <= end + CALL_SLACK_MS:
                 distance = abs(_ms(docs[access[0]]) - end)
                 if best is None or distance < best[0]:
                     best = (distance, key)
         if best is not None:
-            inside = [m for m in spans[best[1]] if _ms(docs[m]) <= end + CALL_SLACK_MS]
-            wraps[i] = inside
-            claimed.update(inside)
-            moved += sum(m > i for m in inside)
+            wraps[i] = spans[best[1]]
+            claimed.add(best[1])
+    return wraps
+
+
+def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
+    """``docs`` (oldest first) with each dependency call's callee lines (``callees``) that
+    were stamped up to the call's end (+ CALL_SLACK_MS) moved before its ``dependency_call``
+    line, and how many lines that moved ahead of it.
+
+    Later callee lines (a callee that answered after the caller gave up) stay at their time.
+    Lines without ``span.id`` keep their timestamp order.
+    """
+    wraps = {
+        i: [m for m in members if _ms(docs[m]) <= _ms(docs[i]) + CALL_SLACK_MS]
+        for i, members in callees(docs).items()
+    }
+    claimed = {m for inside in wraps.values() for m in inside}
+    moved = sum(m > i for i, inside in wraps.items() for m in inside)
     order: list[Mapping[str, Any]] = []
     placed: set[int] = set()
 
@@ -132,6 +155,13 @@ def causal_order(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, A
     return order, moved
 
 
+def _duration_ms(doc: Mapping[str, Any]) -> float:
+    """``event.duration`` in ms; 0 when a line has none (or not a number)."""
+    nanoseconds = field(doc, "event.duration")
+    ok = isinstance(nanoseconds, int | float) and not isinstance(nanoseconds, bool)
+    return float(nanoseconds) / 1e6 if ok else 0.0
+
+
 def _duration(doc: Mapping[str, Any]) -> str:
     nanoseconds = field(doc, "event.duration")
     return f"{nanoseconds / 1e6:.1f} ms" if isinstance(nanoseconds, int | float) else ""
@@ -143,7 +173,7 @@ def _clip(text: str, width: int = MESSAGE_WIDTH) -> str:
 
 
 def render(tracking_id: str, docs: Sequence[Mapping[str, Any]], total: int, link: str) -> str:
-    """The timeline: a header, how the rows are ordered, the rows, ``link`` (a whole line)."""
+    """The timeline: a header, how the rows are ordered, the rows, ``link`` (whole lines)."""
     first = min(_time(d) for d in docs)
     last = max(_time(d) for d in docs)
     services = list(dict.fromkeys(str(field(d, "service.name")) for d in docs))
@@ -207,6 +237,26 @@ def render_dead_letters(tracking_id: str, dead: Sequence[Mapping[str, Any]]) -> 
     return "\n".join(lines)
 
 
+def timelines_dir() -> Path:
+    """Where `make trace` writes timelines: ``TIMELINES_DIR``, else ``.run/timelines/``."""
+    return Path(os.environ.get("TIMELINES_DIR", REPO / ".run" / "timelines"))
+
+
+def write_timeline(
+    folder: Path,
+    tracking_id: str,
+    docs: Sequence[Mapping[str, Any]],
+    dead: Sequence[Mapping[str, Any]],
+    total: int | None = None,
+) -> Path:
+    """The request's timeline page (loadgen.timeline) written to ``folder``; its path."""
+    # Imported here: loadgen.timeline builds on this module's matching.
+    from loadgen import timeline
+
+    page = timeline.render(tracking_id, docs, dead, now_ms=time.time() * 1000, total=total)
+    return timeline.write(folder, tracking_id, page)
+
+
 def run(tracking_id: str, wait_s: float) -> int:
     es = connect()
     docs: list[dict[str, Any]] = []
@@ -237,10 +287,14 @@ def run(tracking_id: str, wait_s: float) -> int:
             f" make native-status)\n{link}"
         )
         return 1
+    path = write_timeline(timelines_dir(), tracking_id, docs, dead, total)
+    drawn = f"timeline: {path.resolve().as_uri()}  (one lane per service: open it in a browser)"
     if docs:
-        print(render(tracking_id, docs, total, link))
+        print(render(tracking_id, docs, total, f"{drawn}\n{link}"))
     else:
         print(f"trace: no indexed documents with tracking_id {tracking_id} in {INDEX_PATTERN}")
     if dead:
         print(render_dead_letters(tracking_id, dead))
+        if not docs:
+            print(drawn)
     return 0

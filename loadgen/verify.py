@@ -6,6 +6,9 @@ Batched: one search per 1000 IDs, a ``terms`` aggregation on tracking_id with on
 are complete or the deadline passes (late lines: a Filebeat restart, a job still running).
 An ID whose lines Elasticsearch refused is reported as dead-lettered, with the reason, not as
 missing: its lines are in the dead-letter index (loadgen.deadletter).
+
+The report also names the slowest and the failed requests (``notable``), each with the path
+of its timeline page (loadgen.timeline), written into ``runs/<time>/timelines/``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
-from loadgen import chart, deadletter, expectations, kibana, manifest, report
+from loadgen import chart, deadletter, expectations, kibana, manifest, report, trace
 from loadgen.elastic import connect, credentials
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
@@ -31,6 +34,8 @@ from setup.project import INDEX_PATTERN
 BATCH = 1000
 POLL_S = 1.0
 SHOW_MISSING = 50
+SHOW_TIMELINES = 5  # slowest and failed requests drawn each: one search and one page apiece
+TIMELINES = "timelines"  # in the run folder
 _MIX_ORDER = {entry.name: i for i, entry in enumerate(MIX)}
 
 # tracking ID -> check key -> documents matching it
@@ -219,10 +224,62 @@ def run(run_dir: Path, timeout_s: float) -> int:
     # are not its own); IDs are looked up only when there is anything.
     dead_total = deadletter.count(es, min(r.sent_ms for r in records))
     dead = deadletter.find(es, list(expected), since) if dead_total else {}
-    lines = _report(run_dir, records, outcome, no_response, leaks, dead, dead_total)
+    slowest, failed = notable(records)
+    pages: dict[str, Path] = {}
+    for record in [*slowest, *failed]:
+        assert record.tracking_id is not None  # notable() picks answered requests only
+        if record.tracking_id not in pages:
+            docs, total = trace.fetch(es, record.tracking_id)
+            pages[record.tracking_id] = trace.write_timeline(
+                run_dir / TIMELINES,
+                record.tracking_id,
+                docs,
+                dead.get(record.tracking_id, []),
+                total,
+            )
+    drawn = describe_timelines(slowest, failed, pages)
+    lines = _report(run_dir, records, outcome, no_response, leaks, dead, dead_total, drawn)
     print("\n".join(lines))
     (run_dir / "verify.txt").write_text("\n".join(lines) + "\n")
     return 1 if outcome.missing or leaks or dead_total else 0
+
+
+def notable(records: Sequence[Record]) -> tuple[list[Record], list[Record]]:
+    """(slowest, failed): the SHOW_TIMELINES answered requests with the highest client
+    latency, and up to SHOW_TIMELINES failed ones: answers other than their endpoint's own
+    first (report.is_ok), then the 5xx answers an endpoint gives on purpose (/api/error)."""
+    answered = [r for r in records if r.tracking_id is not None]
+    slowest = sorted(answered, key=lambda r: (-r.latency_ms, r.seq))[:SHOW_TIMELINES]
+    failed = sorted(
+        (r for r in answered if not report.is_ok(r) or r.status >= 500),
+        key=lambda r: (report.is_ok(r), r.seq),
+    )[:SHOW_TIMELINES]
+    return slowest, failed
+
+
+def describe_timelines(
+    slowest: Sequence[Record], failed: Sequence[Record], pages: Mapping[str, Path]
+) -> list[str]:
+    """The report's section naming each notable request and the path of its timeline page."""
+
+    def row(record: Record) -> str:
+        page = pages.get(record.tracking_id or "")
+        return (
+            f"  {report.format_ms(record.latency_ms):>6} ms  {record.entry}: {record.method}"
+            f" {record.path.partition('?')[0]} -> {record.status or 'no response'}"
+            f"  {record.tracking_id}"
+            f"  {manifest.shown(page) if page else '(not drawn)'}"
+        )
+
+    lines: list[str] = []
+    if slowest:
+        lines += ["slowest requests (client latency), each with its timeline:", *map(row, slowest)]
+    if failed:
+        lines += [
+            "failed requests (not the endpoint's answer, then 5xx), each with its timeline:",
+            *map(row, failed),
+        ]
+    return lines
 
 
 def describe_dead(item: Expected, dead: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -244,6 +301,7 @@ def _report(
     leaks: Mapping[str, int],
     dead: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     dead_total: int = 0,
+    drawn: Sequence[str] = (),
 ) -> list[str]:
     dead = dead or {}
     expected = outcome.expected
@@ -315,6 +373,7 @@ def _report(
         lines += describe_missing(item, outcome.found)
     if len(missing) > SHOW_MISSING:
         lines.append(f"... and {len(missing) - SHOW_MISSING} more missing")
+    lines += drawn
     complete = len(ids) - len(missing) - len(dead_lettered)
     verdict = f"verified {complete}/{len(ids)} tracking IDs in {run_dir.name}" + (
         f": {len(missing)} MISSING after {outcome.waited_s:.0f} s"

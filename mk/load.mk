@@ -18,6 +18,21 @@ verify: ## Find every tracking ID of the latest run (or RUN=runs/<time> or RUN=<
 	$(LOADGEN) verify $(RUN)
 
 .PHONY: trace
-trace: ## One request's timeline across services from Elasticsearch: make trace ID=<tracking ID>
+trace: ## One request across services: prints its lines, writes .run/timelines/<ID>.html: make trace ID=<tracking ID>
 	@[[ -n "$${ID-}" ]] || { echo "usage: make trace ID=<tracking ID>" >&2; exit 2; }
 	@$(LOADGEN) trace "$$ID"
+
+# make trace's timeline page is tested in a real browser: Debian's chromium, driven by
+# Playwright (tests/browser.py), which then never downloads a browser of its own.
+.PHONY: install-chromium
+install-chromium: ## Debian's chromium, the headless browser the timeline tests use
+	@if command -v chromium >/dev/null; then \
+		echo "chromium present: $$(chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -qq chromium >/dev/null || \
+			{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+		echo "installed $$(chromium --version 2>/dev/null)"; \
+	else \
+		echo "WARNING: chromium missing and cannot apt-get it here (needs root on Debian);" \
+			"tests/server/test_timeline_browser.py will fail until it is installed" >&2; \
+	fi

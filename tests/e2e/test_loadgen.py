@@ -78,6 +78,13 @@ def test_load_then_verify_finds_every_tracking_id(run: Run) -> None:
     assert "MISSING" not in verified.stdout
     assert re.search(r"time to searchable .*: p50 [\d.]+ s", verified.stdout)
     assert "secrets: the synthetic password is in none of the documents" in verified.stdout
+    # The slowest and the failed (here /api/error's 500s) each with a timeline page.
+    section = verified.stdout.split("slowest requests", 1)[1].split("\nverified ", 1)[0]
+    pages = re.findall(r"  (\S+/timelines/\S+\.html)$", section, re.M)
+    assert len(pages) == 10 and "failed requests" in section, section
+    for page in pages:
+        text = (REPO / page if not page.startswith("/") else Path(page)).read_text()
+        assert text.startswith("<!DOCTYPE html>") and 'class="bar request' in text, page
 
 
 def test_the_leak_search_finds_what_is_there(run: Run) -> None:

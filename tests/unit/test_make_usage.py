@@ -117,11 +117,19 @@ def test_serve_names_a_free_port_when_its_port_is_taken() -> None:
 
 
 def test_install_says_what_each_step_installs_and_why() -> None:
-    """`make install` announces every step before it runs, the apt package included."""
+    """`make install` announces every step before it runs, the apt packages included."""
     dry = make("-n", "install")
     assert dry.returncode == 0, dry.stderr
-    steps = re.findall(r'^echo "install: (\d)/5 (.*)"$', dry.stdout, re.M)
-    assert [number for number, _ in steps] == ["1", "2", "3", "4", "5"], dry.stdout
+    steps = re.findall(r'^echo "install: (\d)/6 (.*)"$', dry.stdout, re.M)
+    assert [number for number, _ in steps] == ["1", "2", "3", "4", "5", "6"], dry.stdout
     said = " ".join(what for _, what in steps)
-    for words in ("uv", "apt", "docker-compose", "actionlint", "Elasticsearch", "Filebeat"):
+    for words in (
+        "uv",
+        "apt",
+        "docker-compose",
+        "actionlint",
+        "Elasticsearch",
+        "Filebeat",
+        "chromium",
+    ):
         assert words in said

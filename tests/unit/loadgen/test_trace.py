@@ -110,3 +110,15 @@ def test_render_says_how_it_ordered() -> None:
     text = trace.render("t-1", docs, 4, "Kibana: none")
     assert "order: by cause" in text and "1 line placed before a dependency call" in text
     assert text.index("GET /api/item") < text.index("dependency call GET")
+
+
+def test_callee_whose_access_line_comes_after_the_call_is_still_its_callee() -> None:
+    """A callee whose only line is its access line, stamped after the caller read the answer
+    (a busy machine), began inside the call: it is matched, and stays at its time."""
+    late = access(627, ORDERS, "callee", "/api/item") | {
+        "event": {"dataset": "trackstack.access", "duration": 433_000_000}
+    }
+    docs = [LOOKING, call(617, 600), CALLER_DONE | {"@timestamp": "2026-11-21T12:00:00.623Z"}, late]
+    assert trace.callees(docs) == {1: [3]}
+    ordered, moved = trace.causal_order(docs)
+    assert ordered[-1] is late and moved == 0

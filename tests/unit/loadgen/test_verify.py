@@ -4,6 +4,7 @@ Elasticsearch, how a batch answer is read, polling until complete or the deadlin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +219,36 @@ def test_dead_lettered_ids_are_reported_as_such_not_missing(tmp_path: Any) -> No
     assert not any(line.startswith("MISSING refused") for line in lines)
     assert lines[-1].startswith("verified 1/3 tracking IDs")
     assert "1 MISSING" in lines[-1] and "1 DEAD-LETTERED" in lines[-1]
+
+
+def test_notable_requests_are_the_slowest_and_the_failed() -> None:
+    """The report draws the slowest answered requests and the failed ones (unexpected
+    answers before /api/error's own 500s), at most SHOW_TIMELINES of each."""
+    records = [
+        record("names", f"fast-{i}", latency_ms=5, seq=i) for i in range(verify.SHOW_TIMELINES)
+    ] + [
+        record("slow", "slowest", latency_ms=800, seq=20),
+        record("slow", "second", latency_ms=400, seq=21),
+        record("error", "expected-500", status=500, expected_status=500, seq=22),
+        record("names", "unexpected-503", status=503, seq=23),
+        record("names", None, latency_ms=9000, status=0, seq=24),  # no answer: no ID to draw
+    ]
+    slowest, failed = verify.notable(records)
+    assert [r.tracking_id for r in slowest][:2] == ["slowest", "second"]
+    assert len(slowest) == verify.SHOW_TIMELINES and None not in [r.tracking_id for r in slowest]
+    assert [r.tracking_id for r in failed] == ["unexpected-503", "expected-500"]
+
+
+def test_timelines_section_names_each_page(tmp_path: Path) -> None:
+    """Each notable request's line names its timeline page, and the verdict stays last."""
+    slow = record("slow", "slowest", latency_ms=800)
+    page = tmp_path / "timelines" / "slowest.html"
+    drawn = verify.describe_timelines([slow], [], {"slowest": page})
+    assert drawn[0].startswith("slowest requests")
+    assert "800 ms  slow: GET /api/slow -> 200  slowest" in drawn[1]
+    assert drawn[1].endswith(str(page))
+    records = [slow]
+    expected = verify.expected_by_id(records)
+    outcome = verify.Outcome(expected, {}, {}, 1, 0.5)
+    lines = verify._report(tmp_path, records, outcome, [], {}, drawn=drawn)
+    assert drawn[1] in lines and lines[-1].startswith("verified ")
