@@ -10,8 +10,8 @@ target, nothing is lost or duplicated, and time to searchable p95 is <= ``--tts-
 Meanwhile it reads each component's CPU time from ``/proc/<pid>/stat`` (utime + stime of the
 process and its children still running) at the start and end of the step: the service's
 gunicorn workers, orders (uvicorn), Filebeat, Elasticsearch (+ esfront), and the load
-generator (its process tree, from ``getrusage(RUSAGE_CHILDREN)`` once it has exited). CPU
-share = CPU seconds / wall seconds, so 1.0 is one core; the machine has ``os.cpu_count()``.
+generator (``python -m loadgen load`` and its Locust processes). CPU share = CPU seconds /
+wall seconds over the steady middle of the step, so 1.0 is one core of ``os.cpu_count()``.
 
 Writes ``capacity.json``, ``capacity.txt`` and ``capacity.png`` into ``--out`` (a new
 ``runs/capacity-<time>/`` by default). Prints figures; decides nothing on absolute times
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -99,11 +98,6 @@ def cpu_now(pids: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     return {name: {pid: cpu_seconds(pid) for pid in group} for name, group in pids.items()}
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def latest_run(runs: Path, before: set[Path]) -> Path:
     new = [p for p in runs.iterdir() if p.is_dir() and p not in before]
     if len(new) != 1:
@@ -155,47 +149,41 @@ def account(run_dir: Path, since: Any) -> dict[str, Any]:
     }
 
 
+def tree_cpu(pids: Iterable[int]) -> dict[int, float]:
+    return {pid: cpu_seconds(pid) for root in pids for pid in tree(root)}
+
+
 def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any]:
+    """One load run at ``rate``; CPU is measured over the middle of its sending window (from
+    3 s after Locust starts to 2 s before it stops), when the rate is steady."""
     from loadgen import soak_ledger
 
     pids = component_pids()
     since = soak_ledger.snapshot()
     before_dirs = set(runs.iterdir()) if runs.exists() else set()
-    cpu_before, kids_before, wall_before = cpu_now(pids), children_cpu(), time.monotonic()
-    load = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadgen",
-            "load",
-            "--rate",
-            str(rate),
-            "--duration",
-            str(duration),
-            "--settle",
-            str(settle),
-            "--runs-dir",
-            str(runs),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    cpu_after, wall = cpu_now(pids), time.monotonic() - wall_before
-    # Only the sending window counts for the load generator's share: the settle is idle polling.
+    command = [sys.executable, "-m", "loadgen", "load", "--rate", str(rate)]
+    command += ["--duration", str(duration), "--settle", str(settle), "--runs-dir", str(runs)]
+    with (runs / f"load-{rate:g}.log").open("w") as log:
+        load = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(5)  # Python and Locust start, users ramp up
+        cpu_before = cpu_now(pids) | {"loadgen": tree_cpu([load.pid])}
+        started = time.monotonic()
+        time.sleep(max(duration - 7, 1))
+        cpu_after = cpu_now(pids) | {"loadgen": tree_cpu([load.pid])}
+        window = time.monotonic() - started
+        load.wait()
     share = {
         name: sum(
-            cpu_after[name][pid] - cpu_before[name].get(pid, cpu_after[name][pid])
-            for pid in cpu_after[name]
+            after - cpu_before[name].get(pid, after) for pid, after in cpu_after[name].items()
         )
-        / wall
-        for name in PIDFILES
+        / window
+        for name in COMPONENTS
     }
-    share["loadgen"] = (children_cpu() - kids_before) / wall
     run_dir = latest_run(runs, before_dirs)
-    result: dict[str, Any] = {"target_rate": rate, "duration_s": duration, "wall_s": round(wall, 1)}
+    result: dict[str, Any] = {"target_rate": rate, "duration_s": duration}
     result |= account(run_dir, since)
     result["cpu_share"] = {k: round(v, 3) for k, v in share.items()}
+    result["cpu_window_s"] = round(window, 1)
     result["load_exit"] = load.returncode
     result["run"] = str(run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir)
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
