@@ -14,12 +14,13 @@ from bench.capacity import COMPONENTS
 from loadgen.elastic import REPO
 from tests.e2e.conftest import Stack
 
+SHORT = ("--rates", "20", "40", "--duration", "10", "--settle", "5")
+
 
 def test_capacity_steps_account_for_every_line(stack: Stack, tmp_path: Path) -> None:
     """Two steps (20, 40 req/s): 0 lost, 0 duplicated, CPU of each component, table and PNG."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.capacity", *("--rates", "20", "40", "--duration", "10")]
-        + ["--settle", "5", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.capacity", *SHORT, "--out", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,
