@@ -49,7 +49,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(config: str, port: int, log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "PORT": str(port),
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
@@ -58,7 +58,7 @@ def start(config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     out = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", config],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -118,52 +118,66 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS))
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this repository (git worktree add DIR REV): its service runs"
+        " as a fourth app, 'baseline', and trackstack/baseline is printed (before/after)",
+    )
     args = parser.parse_args()
+    apps = dict(APPS)
+    targets = dict(TARGETS)
+    cwds = dict.fromkeys(APPS, ROOT)
+    if args.baseline:
+        apps["baseline"], cwds["baseline"] = "service/gunicorn.conf.py", args.baseline.resolve()
+        targets["trackstack/baseline"] = 1.0
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="trackstack-bench-"))
-    ports = {name: free_port() for name in APPS}
+    ports = {name: free_port() for name in apps}
     print(f"{os.cpu_count()} CPUs, {load()}; wrk -t1 -c{args.connections} -d{args.seconds}s")
-    procs = {name: start(APPS[name], ports[name], folder / f"{name}.log") for name in APPS}
+    procs = {
+        name: start(apps[name], ports[name], folder / f"{name}.log", cwds[name]) for name in apps
+    }
     # per endpoint, per app: requests/s and workers' CPU µs per request of each round
-    rps: dict[str, dict[str, list[float]]] = {p: {a: [] for a in APPS} for p in args.endpoints}
-    cpu: dict[str, dict[str, list[float]]] = {p: {a: [] for a in APPS} for p in args.endpoints}
+    rps: dict[str, dict[str, list[float]]] = {p: {a: [] for a in apps} for p in args.endpoints}
+    cpu: dict[str, dict[str, list[float]]] = {p: {a: [] for a in apps} for p in args.endpoints}
     try:
         for path in args.endpoints:
-            for name in APPS:
+            for name in apps:
                 wrk(ports[name], path, 2, args.connections)  # warm-up
-        order = list(APPS)
+        order = list(apps)
         print(
             f"{'round':>5} {'endpoint':<12}"
-            + "".join(f"{a + ' req/s':>17}" for a in APPS)
-            + "".join(f"{a + ' cpu':>15}" for a in APPS)
+            + "".join(f"{a + ' req/s':>17}" for a in apps)
+            + "".join(f"{a + ' cpu':>15}" for a in apps)
         )
         for n in range(1, args.rounds + 1):
             for path in args.endpoints:
                 got = {a: measure(procs[a], ports[a], path, args) for a in order}
                 order = order[1:] + order[:1]  # rotate: each app runs first in turn
-                for name in APPS:
+                for name in apps:
                     rps[path][name].append(got[name][0])
                     cpu[path][name].append(got[name][1])
                 print(
                     f"{n:>5} {path:<12}"
-                    + "".join(f"{got[a][0]:>17.0f}" for a in APPS)
-                    + "".join(f"{got[a][1]:>12.0f} us" for a in APPS)
+                    + "".join(f"{got[a][0]:>17.0f}" for a in apps)
+                    + "".join(f"{got[a][1]:>12.0f} us" for a in apps)
                 )
     finally:
         for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=30)
-    lines = {name: (folder / f"{name}.log").read_bytes().count(b"\n") for name in APPS}
+    lines = {name: (folder / f"{name}.log").read_bytes().count(b"\n") for name in apps}
     print(f"lines written: {lines}; logs in {folder}")
     print(f"\nmedians of {args.rounds} rounds ({load()}):")
     for path in rps:
-        for name in APPS:
+        for name in apps:
             print(
                 f"  {path:<12} {name:<11} {statistics.median(rps[path][name]):>7.0f} req/s"
                 f" {statistics.median(cpu[path][name]):>6.0f} CPU us/request"
             )
-        for key, target in TARGETS.items():
+        for key, target in targets.items():
             other = key.split("/")[1]
             by_rate = statistics.median(
                 a / b for a, b in zip(rps[path]["trackstack"], rps[path][other], strict=True)
