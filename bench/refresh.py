@@ -77,8 +77,10 @@ def main() -> None:
         mine = [r for r in results if r["refresh_interval"] == interval]
         p95 = statistics.median(r["tts_p95_s"] for r in mine)
         share = statistics.median(r["cpu_share"]["elasticsearch"] for r in mine)
+        per_doc = statistics.median(r["es_cpu_us_per_doc"] for r in mine)
         print(
-            f"  {interval:>6}: time to searchable p95 {p95:.2f} s, Elasticsearch {share:.2f} cores"
+            f"  {interval:>6}: time to searchable p95 {p95:.2f} s, Elasticsearch {share:.2f}"
+            f" cores, {per_doc:.0f} CPU us/document"
         )
 
 
