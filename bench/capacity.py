@@ -172,10 +172,9 @@ def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any
         cpu_after = cpu_now(pids) | {"loadgen": tree_cpu([load.pid])}
         window = time.monotonic() - started
         load.wait()
+    # A process that started inside the window (Locust, a new worker) counts from zero.
     share = {
-        name: sum(
-            after - cpu_before[name].get(pid, after) for pid, after in cpu_after[name].items()
-        )
+        name: sum(after - cpu_before[name].get(pid, 0.0) for pid, after in cpu_after[name].items())
         / window
         for name in COMPONENTS
     }
