@@ -74,7 +74,7 @@ bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and 
 
 .PHONY: bench-capacity
 bench-capacity: ## Highest rate the native stack holds (0 lost/dup, searchable p95 <= 2 s), CPU per component, table + PNG (needs make native-up; ~10 min)
-	$(PY) -m bench.capacity $(if $(RATES),--rates $(RATES))
+	$(PY) -m bench.capacity
 
 .PHONY: bench-memory
 bench-memory: ## RSS of each service worker after 1,000, 10,000 and 100,000 requests (needs wrk; ~3 min)
