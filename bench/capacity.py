@@ -10,8 +10,10 @@ target, nothing is lost or duplicated, and time to searchable p95 is <= ``--tts-
 Meanwhile it reads each component's CPU time from ``/proc/<pid>/stat`` (utime + stime of the
 process and its children still running) at the start and end of the step: the service's
 gunicorn workers, orders (uvicorn), Filebeat, Elasticsearch (+ esfront), and the load
-generator (``python -m loadgen load`` and its Locust processes). CPU share = CPU seconds /
-wall seconds over the steady middle of the step, so 1.0 is one core of ``os.cpu_count()``.
+generator (``python -m loadgen load`` and its Locust processes), and "other": the whole
+machine's busy CPU (``/proc/stat``) minus all of these, what other programs took meanwhile.
+CPU share = CPU seconds / wall seconds over the steady middle of the step, so 1.0 is one core
+of ``os.cpu_count()``.
 
 Writes ``capacity.json``, ``capacity.txt`` and ``capacity.png`` into ``--out`` (a new
 ``runs/capacity-<time>/`` by default). Prints figures; decides nothing on absolute times
@@ -94,6 +96,14 @@ def component_pids() -> dict[str, list[int]]:
     return pids
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far, all cores (proc(5), /proc/stat "cpu":
+    user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
 def cpu_now(pids: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     return {name: {pid: cpu_seconds(pid) for pid in group} for name, group in pids.items()}
 
@@ -167,9 +177,11 @@ def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any
         load = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(5)  # Python and Locust start, users ramp up
         cpu_before = cpu_now(pids) | {"loadgen": tree_cpu([load.pid])}
+        busy_before = machine_busy()
         started = time.monotonic()
         time.sleep(max(duration - 7, 1))
         cpu_after = cpu_now(pids) | {"loadgen": tree_cpu([load.pid])}
+        busy = (machine_busy() - busy_before) / (time.monotonic() - started)
         window = time.monotonic() - started
         load.wait()
     # A process that started inside the window (Locust, a new worker) counts from zero.
@@ -182,6 +194,8 @@ def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any
     result: dict[str, Any] = {"target_rate": rate, "duration_s": duration}
     result |= account(run_dir, since)
     result["cpu_share"] = {k: round(v, 3) for k, v in share.items()}
+    # Everything else the machine ran meanwhile (other stacks, tests): what was left to us.
+    result["cpu_other"] = round(max(busy - sum(share.values()), 0.0), 3)
     result["cpu_window_s"] = round(window, 1)
     result["load_exit"] = load.returncode
     result["run"] = str(run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir)
@@ -206,7 +220,7 @@ def table(results: Iterable[dict[str, Any]], tts_p95: float) -> list[str]:
     head = (
         f"{'target':>6} {'achieved':>8} {'lost':>4} {'dup':>4} {'tts p95':>7} {'holds':>5}  "
         + " ".join(f"{c:>13}" for c in COMPONENTS)
-        + "  load avg"
+        + "  other  load avg"
     )
     rows = [head]
     for r in results:
@@ -216,7 +230,7 @@ def table(results: Iterable[dict[str, Any]], tts_p95: float) -> list[str]:
             f" {r['duplicated']:>4} {p95 if p95 is not None else float('nan'):>7.2f}"
             f" {'yes' if holds(r, tts_p95) else 'no':>5}  "
             + " ".join(f"{r['cpu_share'][c]:>13.2f}" for c in COMPONENTS)
-            + f"  {r['load_average'][0]:.2f}"
+            + f"  {r.get('cpu_other', float('nan')):>5.2f}  {r['load_average'][0]:.2f}"
         )
     return rows
 
@@ -234,6 +248,8 @@ def picture(results: list[dict[str, Any]], path: Path) -> None:
         values = [r["cpu_share"][component] for r in results]
         ax.bar(labels, values, bottom=bottom, label=component)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    others = [r.get("cpu_other", 0.0) for r in results]
+    ax.bar(labels, others, bottom=bottom, label="not this stack", color="lightgrey")
     ax.axhline(os.cpu_count() or 1, color="black", linestyle="--", linewidth=1)
     ax.set_xlabel("target req/s (achieved)")
     ax.set_ylabel("CPU (cores)")
