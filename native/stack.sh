@@ -17,7 +17,7 @@ N="$ROOT/native"
 
 up() {
     "$N/elasticsearch.sh" start
-    "$ROOT/.venv/bin/python" "$ROOT/setup/setup.py"
+    (cd "$ROOT" && .venv/bin/python -m setup)
     "$N/service.sh" start
     "$N/filebeat.sh" start
     cat <<MSG
