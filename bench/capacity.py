@@ -3,7 +3,7 @@
 Steps the rate up (``--rates``, each ``--duration`` s) with the project's own load generator
 (``python -m loadgen load``: the full traffic mix, every tracking ID recorded and watched
 until searchable), then accounts for every line of the step with the soak's ledger
-(``loadgen.soak_ledger``: lines the service wrote = documents in Elasticsearch, per tracking
+(``soak.ledger``: lines the service wrote = documents in Elasticsearch, per tracking
 ID; fewer = lost, more = duplicated). A step holds when its achieved rate is >= 95 % of the
 target, nothing is lost or duplicated, and time to searchable p95 is <= ``--tts-p95`` s.
 
@@ -117,9 +117,10 @@ def latest_run(runs: Path, before: set[Path]) -> Path:
 
 def account(run_dir: Path, since: Any) -> dict[str, Any]:
     """Lost and duplicated lines, time to searchable, achieved rate of one load run."""
-    from loadgen import manifest, report, soak_ledger
+    from loadgen import manifest, report
     from loadgen.elastic import connect
     from loadgen.verify import BATCH, expected_by_id
+    from soak import ledger as soak_ledger
 
     records = manifest.read(run_dir)
     expected = expected_by_id(records)
@@ -166,7 +167,7 @@ def tree_cpu(pids: Iterable[int]) -> dict[int, float]:
 def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any]:
     """One load run at ``rate``; CPU is measured over the middle of its sending window (from
     3 s after Locust starts to 2 s before it stops), when the rate is steady."""
-    from loadgen import soak_ledger
+    from soak import ledger as soak_ledger
 
     pids = component_pids()
     since = soak_ledger.snapshot()

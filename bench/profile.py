@@ -121,8 +121,8 @@ def main() -> None:
         f" {us_per_request:.0f} CPU us/request ({load()})"
     )
     print(f"{'share':>6} {'us/req':>7}  function (inclusive, {total} samples)")
-    for frame, count in inclusive.most_common(args.top):
-        share = count / total
+    for frame, samples in inclusive.most_common(args.top):
+        share = samples / total
         print(f"{share:>6.1%} {share * us_per_request:>7.1f}  {frame}")
 
 
