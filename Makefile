@@ -66,15 +66,28 @@ serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn
 export PORT_CHECK := import socket, sys; taken = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) == 0; port = int(sys.argv[1]); taken(port) and sys.exit(next(str(p) for p in range(port + 10, port + 200) if not taken(p)))
 
 .PHONY: bench
-bench: ## Overhead: formatter cost, /api/health req/s vs bare Flask and vs bare FastAPI / asgi-correlation-id, held debug on/off, the write lock (needs wrk)
+bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and CPU per request), formatter cost, FastAPI apps, held debug on/off, the write lock (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
+	$(PY) -m bench.service_overhead
+	$(PY) -m bench.line_cost
 	$(PY) -m bench.formatters
 	$(PY) -m bench.wsgi_overhead
-	$(PY) -m bench.service_overhead
 	$(PY) -m bench.asgi_inprocess
 	$(PY) -m bench.asgi_overhead
 	$(PY) -m bench.debug_overhead
 	$(PY) -m bench.line_writes
+
+.PHONY: bench-capacity
+bench-capacity: ## Highest rate the native stack holds (0 lost/dup, searchable p95 <= 2 s), CPU per component, table + PNG (needs make native-up; ~10 min)
+	$(PY) -m bench.capacity
+
+.PHONY: bench-memory
+bench-memory: ## RSS of each service worker after 1,000, 10,000 and 100,000 requests (needs wrk; ~3 min)
+	$(PY) -m bench.memory
+
+.PHONY: bench-refresh
+bench-refresh: ## Time to searchable and Elasticsearch CPU per document at refresh 1s / 500ms / 250ms (needs make native-up)
+	$(PY) -m bench.refresh
 
 .PHONY: bench-pipeline
 bench-pipeline: ## Time-to-searchable: tuned vs default Filebeat, side by side (needs make native-up)

@@ -64,13 +64,16 @@ def main() -> None:
     try:
         time.sleep(5)  # the second worker of each
         for port in ports.values():
-            wrk(port, 2, args.connections)  # warm-up
+            wrk(port, "/api/health", 2, args.connections)  # warm-up
         names = list(APPS)
         rounds: list[dict[str, float]] = []
         print("round " + " ".join(f"{name[:11]:>11}" for name in names) + "   req/s")
         for n in range(args.rounds):
             order = names[n % len(names) :] + names[: n % len(names)]
-            rps = {name: wrk(ports[name], args.seconds, args.connections) for name in order}
+            rps = {
+                name: wrk(ports[name], "/api/health", args.seconds, args.connections)[0]
+                for name in order
+            }
             rounds.append(rps)
             print(f"{n + 1:>5} " + " ".join(f"{rps[name]:>11.0f}" for name in names))
     finally:

@@ -11,13 +11,18 @@ from setup.project import REPO, PollTimeout, poll_until
 
 
 def start(
-    argv: Sequence[str], port: int, log: Path, env: Mapping[str, str], timeout_s: float
+    argv: Sequence[str],
+    port: int,
+    log: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    cwd: Path = REPO,
 ) -> subprocess.Popen[bytes]:
-    """Runs ``argv`` in the repository with its output in ``log`` and returns once
-    http://127.0.0.1:<port>/api/health answers; if it does not within ``timeout_s``, kills
-    it and exits naming the log."""
+    """Runs ``argv`` in ``cwd`` (the repository, or another checkout to compare with), its
+    output in ``log``, and returns once http://127.0.0.1:<port>/api/health answers; if it
+    does not within ``timeout_s``, kills it and exits naming the log."""
     proc = subprocess.Popen(
-        list(argv), cwd=REPO, env=dict(env), stdout=log.open("wb"), stderr=subprocess.STDOUT
+        list(argv), cwd=cwd, env=dict(env), stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}/api/health"
     try:

@@ -1,8 +1,20 @@
-"""`make bench`: /api/health requests/s of the service vs a bare Flask app, side by side.
+"""`make bench`: requests/s of trackstack's service, the source article's design and bare Flask,
+side by side in one run, on /api/health and /api/names.
 
-Both run under the same gunicorn settings (2 gevent workers, access log on, output to a file
-like Filebeat would read). wrk drives each in alternating rounds so drift hits both alike;
-the ratio is the median of the per-round ratios. Target: >= 0.95.
+All three run under the same gunicorn settings (2 gevent workers, keep-alive, access log on,
+output to a file as Filebeat would read it):
+
+* ``trackstack``: the demo service as shipped (``service/gunicorn.conf.py``): tracking ID,
+  W3C trace context, debug gating, fault checks, one ECS JSON access line per request plus
+  the handler's app line on /api/names;
+* ``article``: ``bench/apps/article.py``, the design this project grew from: an app line and
+  a JSON-looking access line on every request;
+* ``bare``: plain Flask, same bodies, gunicorn's text access line only.
+
+wrk drives each in rounds whose order rotates, so drift hits all alike. Each ratio is the
+median of the per-round ratios. Load average is printed with the figures: the machine is
+shared, so absolute req/s mean little; the ratios are the result. Nothing here passes or
+fails on a time.
 """
 
 from __future__ import annotations
@@ -16,22 +28,47 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench import serve
-from setup.project import free_port
+from setup.project import REPO, free_port
+
+ROOT = REPO
+APPS = {
+    "trackstack": "service/gunicorn.conf.py",
+    "article": "bench/apps/article_gunicorn.conf.py",
+    "bare": "bench/bare_gunicorn.conf.py",
+}
+ENDPOINTS = ("/api/health", "/api/names")
+TARGETS = {"trackstack/article": 1.10, "trackstack/bare": 0.95}
 
 
-def start(config: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(config: str, port: int, log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "PORT": str(port),
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
     }
-    return serve.start([sys.executable, "-m", "gunicorn", "-c", config], port, log, env, 20)
+    env.pop("LOG_FILE", None)
+    argv = [sys.executable, "-m", "gunicorn", "-c", config]
+    return serve.start(argv, port, log, env, 30, cwd=cwd)
 
 
-def wrk(port: int, seconds: int, connections: int) -> float:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def worker_cpu(master: int) -> float:
+    """CPU seconds (utime + stime, all threads) of ``master``'s workers, from /proc (proc(5))."""
+    total = 0.0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def wrk(port: int, path: str, seconds: int, connections: int) -> tuple[float, int]:
+    """(requests/s, requests) of one wrk run."""
     result = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/api/health"],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         check=True,
@@ -39,43 +76,98 @@ def wrk(port: int, seconds: int, connections: int) -> float:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
     if errors:
         raise SystemExit(f"wrk saw {errors[1]} failed responses:\n{result.stdout}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)[1])  # type: ignore[index]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)[1])  # type: ignore[index]
+    return rate, int(re.search(r"(\d+) requests in", result.stdout)[1])  # type: ignore[index]
+
+
+def measure(proc: subprocess.Popen[bytes], port: int, path: str, args: Any) -> tuple[float, float]:
+    """(requests/s, workers' CPU µs per request) of one wrk run against one app."""
+    before = worker_cpu(proc.pid)
+    rate, requests = wrk(port, path, args.seconds, args.connections)
+    return rate, (worker_cpu(proc.pid) - before) / requests * 1e6
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS))
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this repository (git worktree add DIR REV): its service runs"
+        " as a fourth app, 'baseline', and trackstack/baseline is printed (before/after)",
+    )
     args = parser.parse_args()
+    apps = dict(APPS)
+    targets = dict(TARGETS)
+    cwds = dict.fromkeys(APPS, ROOT)
+    if args.baseline:
+        apps["baseline"], cwds["baseline"] = "service/gunicorn.conf.py", args.baseline.resolve()
+        targets["trackstack/baseline"] = 1.0
     if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed: `make install-bench` (apt-get install wrk)")
+        raise SystemExit("wrk is not installed: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="trackstack-bench-"))
-    servers = {
-        "service": ("service/gunicorn.conf.py", free_port()),
-        "bare": ("bench/bare_gunicorn.conf.py", free_port()),
-    }
+    ports = {name: free_port() for name in apps}
+    print(f"{os.cpu_count()} CPUs, {load()}; wrk -t1 -c{args.connections} -d{args.seconds}s")
     procs = {
-        name: start(cfg, port, folder / f"{name}.log") for name, (cfg, port) in servers.items()
+        name: start(apps[name], ports[name], folder / f"{name}.log", cwds[name]) for name in apps
     }
+    # per endpoint, per app: requests/s and workers' CPU µs per request of each round
+    rps: dict[str, dict[str, list[float]]] = {p: {a: [] for a in apps} for p in args.endpoints}
+    cpu: dict[str, dict[str, list[float]]] = {p: {a: [] for a in apps} for p in args.endpoints}
     try:
-        for _, port in servers.values():
-            wrk(port, 2, args.connections)  # warm-up
-        ratios = []
-        print(f"{'round':>5} {'service req/s':>14} {'bare req/s':>11} {'ratio':>6}")
+        for path in args.endpoints:
+            for name in apps:
+                wrk(ports[name], path, 2, args.connections)  # warm-up
+        order = list(apps)
+        print(
+            f"{'round':>5} {'endpoint':<12}"
+            + "".join(f"{a + ' req/s':>17}" for a in apps)
+            + "".join(f"{a + ' cpu':>15}" for a in apps)
+        )
         for n in range(1, args.rounds + 1):
-            order = list(servers) if n % 2 else list(reversed(servers))
-            rps = {name: wrk(servers[name][1], args.seconds, args.connections) for name in order}
-            ratios.append(rps["service"] / rps["bare"])
-            print(f"{n:>5} {rps['service']:>14.0f} {rps['bare']:>11.0f} {ratios[-1]:>6.3f}")
+            for path in args.endpoints:
+                got = {a: measure(procs[a], ports[a], path, args) for a in order}
+                order = order[1:] + order[:1]  # rotate: each app runs first in turn
+                for name in apps:
+                    rps[path][name].append(got[name][0])
+                    cpu[path][name].append(got[name][1])
+                print(
+                    f"{n:>5} {path:<12}"
+                    + "".join(f"{got[a][0]:>17.0f}" for a in apps)
+                    + "".join(f"{got[a][1]:>12.0f} us" for a in apps)
+                )
     finally:
         for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=30)
-    service_lines = (folder / "service.log").read_text().count("trackstack.access")
-    print(f"service wrote {service_lines} JSON access lines; logs in {folder}")
-    median = statistics.median(ratios)
-    print(f"ratio service/bare (median of {args.rounds}): {median:.3f} (target >= 0.95)")
+    lines = {name: (folder / f"{name}.log").read_bytes().count(b"\n") for name in apps}
+    print(f"lines written: {lines}; logs in {folder}")
+    print(f"\nmedians of {args.rounds} rounds ({load()}):")
+    for path in rps:
+        for name in apps:
+            print(
+                f"  {path:<12} {name:<11} {statistics.median(rps[path][name]):>7.0f} req/s"
+                f" {statistics.median(cpu[path][name]):>6.0f} CPU us/request"
+            )
+        for key, target in targets.items():
+            other = key.split("/")[1]
+            by_rate = statistics.median(
+                a / b for a, b in zip(rps[path]["trackstack"], rps[path][other], strict=True)
+            )
+            by_cpu = statistics.median(
+                b / a for a, b in zip(cpu[path]["trackstack"], cpu[path][other], strict=True)
+            )
+            print(
+                f"  {path:<12} {key}: {by_rate:.3f} by req/s, {by_cpu:.3f} by CPU per request"
+                f" (target >= {target})"
+            )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ import os
 import secrets
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from trackstack.redact import Redactor
@@ -226,7 +226,28 @@ def _json_safe(value: Any) -> Any:
         return _safe_repr(value)
 
 
+_orjson_dumps: Callable[[Any], bytes] | None
+try:  # optional (trackstack[fast]); only ever used where its bytes equal json's, see _dump
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - the stdlib path below is the reference
+    _orjson_dumps = None
+
+# Values orjson writes byte for byte as _encode does (ASCII text, ints, bools, null). Not
+# floats (orjson writes 1e-07 as 1e-7 and NaN as null), nor anything _encode hands to
+# default= (orjson writes datetimes, UUIDs, enums and dataclasses itself).
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _dump(doc: dict[str, Any]) -> str:
+    if _orjson_dumps is not None and all(type(v) in _PLAIN for v in doc.values()):
+        try:
+            raw = _orjson_dumps(doc)  # an int beyond 64 bits raises: then _encode below
+        except TypeError:
+            pass
+        else:
+            # Non-ASCII and DEL: ensure_ascii writes them as \uXXXX, orjson as they are.
+            if raw.isascii() and b"\x7f" not in raw:
+                return raw.decode("ascii")
     try:
         return _encode(doc)
     except (ValueError, TypeError, RecursionError):

@@ -67,7 +67,8 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_holds_only_the_library(wheel: Path) -> None:
     """The wheel has trackstack/ and its metadata; its one runtime dependency is the
-    OpenTelemetry API; frameworks are extras; no demo code or demo dependency."""
+    OpenTelemetry API; frameworks (and orjson, "fast") are extras; no demo code or demo
+    dependency."""
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = next(archive.read(n).decode() for n in names if n.endswith("/METADATA"))
@@ -80,7 +81,7 @@ def test_wheel_holds_only_the_library(wheel: Path) -> None:
         for line in metadata.splitlines()
         if line.startswith("Provides-Extra:")
     }
-    assert extras == {"flask", "gunicorn", "fastapi"}
+    assert extras == {"flask", "gunicorn", "fastapi", "fast"}  # fast: orjson for the lines
     for demo_only in ("locust", "elasticsearch", "matplotlib", "prison", "requests"):
         assert not [line for line in requires if demo_only in line]
 

@@ -111,6 +111,11 @@ def test_template_targets_daily_indices_not_data_streams(template: dict[str, Any
     assert "lifecycle" not in json.dumps(template)
 
 
+def test_template_refreshes_every_500ms(template: dict[str, Any]) -> None:
+    """Lines are searchable within half a second of indexing (docs/PERFORMANCE.md, "refresh")."""
+    assert template["template"]["settings"]["refresh_interval"] == "500ms"
+
+
 @pytest.mark.parametrize(("field", "expected_type"), DESIGN_FIELDS.items(), ids=DESIGN_FIELDS)
 def test_design_field_is_mapped(
     mapped_fields: dict[str, dict[str, Any]], field: str, expected_type: str
