@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.capacity import COMPONENTS
 from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack
+from tests.helpers import Stack
 
 SHORT = ("--rates", "20", "40", "--duration", "10", "--settle", "5")
 
