@@ -10,7 +10,6 @@ missing: its lines are in the dead-letter index (loadgen.deadletter).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import chart, deadletter, expectations, kibana, manifest, report
-from loadgen.elastic import INDEX_PATTERN, connect, credentials
+from loadgen.elastic import INDEX_PATTERN, connect, credentials, es_url
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
 from loadgen.mix import MIX, SYNTHETIC_PASSWORD
@@ -189,7 +188,7 @@ def run(run_dir: Path, timeout_s: float) -> int:
     print(
         f"verify: {len(expected)} tracking IDs from {len(records)} requests in"
         f" {manifest.shown(run_dir)}; "
-        f"searching {os.environ.get('ES_URL', 'http://127.0.0.1:9200')} as "
+        f"searching {es_url()} as "
         f"{user[0] if user else 'anonymous'} (up to {timeout_s:g} s for late arrivals)",
         file=sys.stderr,
     )
