@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         "--es-outage", type=float, default=60.0, help="seconds Elasticsearch stays stopped (60)"
     )
     soak.add_argument(
+        "--es-node",
+        type=int,
+        help="stop only this node of a cluster (ES_NODES=2 make native-up; 1 = the second)",
+    )
+    soak.add_argument(
         "--es-at", type=float, default=30.0, help="seconds into the load it is stopped (30)"
     )
     soak.add_argument(
@@ -158,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
                     duration_s=args.duration,
                     es_at_s=args.es_at,
                     es_outage_s=args.es_outage,
+                    es_node=args.es_node,
                     filebeat_down_s=args.filebeat_down,
                     rotations=args.rotations,
                     bursts=args.bursts,

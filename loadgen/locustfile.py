@@ -38,7 +38,6 @@ from loadgen import USER_AGENT, manifest, mix
 _out: TextIO | None = None
 _seq = itertools.count(1)
 _user_number = itertools.count()
-SEQ_BLOCK = 100_000_000  # request numbers per worker: worker i sends i*SEQ_BLOCK + 1, ...
 RECORDS_MESSAGE = "trackstack_records"  # worker -> master: a batch of manifest records
 DONE_MESSAGE = "trackstack_records_done"  # worker -> master: its users stopped, all sent
 SEND_EVERY_S = 0.25
@@ -198,7 +197,8 @@ class SyntheticUser(FastHttpUser):
 
     @task
     def one_request(self) -> None:
-        seq = next(_seq) + SEQ_BLOCK * max(0, getattr(self.environment.runner, "worker_index", 0))
+        worker = max(0, getattr(self.environment.runner, "worker_index", 0))  # 0 if one process
+        seq = next(_seq) + mix.SEQ_BLOCK * worker
         request = mix.build(
             mix.pick(self.rng, self.entries), seq, self.run_id, self.rng, self.token
         )

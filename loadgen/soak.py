@@ -3,6 +3,7 @@
 While ``python -m loadgen load`` sends the mix at a steady rate, one run injects, in order:
 
 1. Elasticsearch stopped for ``--es-outage`` seconds, then started (native/elasticsearch.sh);
+   with ``--es-node I`` only node I of a cluster (``ES_NODES``), the others keep serving;
 2. Filebeat killed with SIGKILL, started again ``--filebeat-down`` seconds later;
 3. the service's log files rotated ``--rotations`` times, evenly over the whole load, so
    some rotations land inside the faults above (native/service.sh rotate: rename + SIGUSR1);
@@ -116,6 +117,7 @@ class Options:
     duration_s: int = 300
     es_at_s: float = 30.0
     es_outage_s: float = 60.0
+    es_node: int | None = None  # stop only this node of a cluster (native/elasticsearch.sh stop I)
     filebeat_down_s: float = 5.0
     rotations: int = 12
     bursts: int = 3
@@ -369,10 +371,12 @@ class Soak:
         say(f"[{(now_ms() - self.t0_ms) / 1000:5.1f}s] {text}")
 
     def es_outage(self) -> None:
-        self.announce(f"stopping Elasticsearch for {self.options.es_outage_s:g} s")
+        node = self.options.es_node
+        what = "Elasticsearch" if node is None else f"Elasticsearch node {node}"
+        self.announce(f"stopping {what} for {self.options.es_outage_s:g} s")
         start = now_ms()
         self.es_down = True
-        self.native("elasticsearch.sh", "stop")
+        self.native("elasticsearch.sh", "stop", *([] if node is None else [str(node)]))
         stopped = now_ms()
         self.sleep_until(start + self.options.es_outage_s * 1000)
         restart = now_ms()
@@ -384,7 +388,8 @@ class Soak:
                 "es-outage",
                 start,
                 end,
-                f"stopped in {(stopped - start) / 1000:.1f} s, start issued after"
+                ("" if node is None else f"node {node} ")
+                + f"stopped in {(stopped - start) / 1000:.1f} s, start issued after"
                 f" {(restart - start) / 1000:.1f} s, answering {(end - restart) / 1000:.1f} s"
                 " later",
             )
@@ -848,7 +853,11 @@ def fault_rows(
         timed = [f for f in same if kind != "rotation" or not _inside(f.start_ms, busy)]
         title = TITLES.get(kind, kind) + (f" x{len(same)}" if len(same) > 1 else "")
         if kind == "es-outage":
-            title = f"Elasticsearch down {(same[0].end_ms - same[0].start_ms) / 1000:.0f} s"
+            # "node I stopped in ...": one node of a cluster (--es-node), the rest served
+            note = same[0].note
+            node = " ".join(note.split()[:2]) if note.startswith("node ") else ""
+            title = f"Elasticsearch {node + ' ' if node else ''}down"
+            title += f" {(same[0].end_ms - same[0].start_ms) / 1000:.0f} s"
         rows.append(
             _row(
                 title,
