@@ -83,7 +83,7 @@ def test_each_node_has_the_single_nodes_security(merged: dict[str, Any], service
     assert "elasticsearch-cluster.yml" in config and config.endswith(":ro")
     assert mounts["/usr/share/elasticsearch/config/certs"].endswith(":ro")
     ports = [str(port) for port in spec.get("ports", [])]
-    assert ports == (["127.0.0.1:9200:9200"] if service == "elasticsearch" else []), ports
+    assert ports == (["127.0.0.1:9200:9200/tcp"] if service == "elasticsearch" else []), ports
     assert spec["depends_on"]["certs"]["condition"] == "service_completed_successfully"
 
 
