@@ -58,7 +58,7 @@ class _ToMaster:
     def flush(self) -> None:
         batch, self.pending = self.pending, []
         if batch:
-            self.runner.send_message(RECORDS_MESSAGE, batch)
+            self.runner.send_message(RECORDS_MESSAGE, {"records": batch})
 
     def _every(self) -> None:
         while True:
@@ -86,7 +86,7 @@ class _FromWorkers:
 
     def records(self, msg: Any, **_: Any) -> None:
         self.sending.add(msg.node_id)
-        for data in msg.data:
+        for data in msg.data["records"]:
             manifest.write(self.out, manifest.Record(**data))
 
     def done(self, msg: Any, **_: Any) -> None:

@@ -395,6 +395,12 @@ cmd_start() {
     count="$(node_count)"
     # Before the nodes start in parallel: each writes its file realm from these passwords.
     SECRETS_DIR="$SECRETS_DIR" "$PYTHON" "$ROOT/setup/setup.py" secrets
+    local before
+    before="$(cat "$NODES_FILE" 2>/dev/null || echo 1)"
+    if [[ "$before" != "$count" ]] && es_pid >/dev/null; then
+        # A running node keeps its discovery settings (single-node or not) until restarted.
+        die "Elasticsearch runs as $before node(s); stop it first to run $count (make native-down)"
+    fi
     mkdir -p "$(dirname "$NODES_FILE")"
     echo "$count" >"$NODES_FILE"
     # All at once: a new cluster forms only when its initial master nodes find each other,
