@@ -22,7 +22,7 @@ install: ## Install what the tests and the native stack need (each step says wha
 	@echo "install: 1/5 uv $(UV_VERSION) (pip, only if missing) and the locked Python deps into .venv/ (service, loadgen, tests)"
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --locked
-	@echo "install: 2/5 Debian's docker-compose (apt, as root; only to validate docker-compose.yml in tests/unit/test_compose.py)"
+	@echo "install: 2/5 Debian's docker-compose (apt, as root; only to validate docker-compose.yml in tests/unit/setup/test_compose.py)"
 	$(MAKE) install-compose-validator
 	@echo "install: 3/5 actionlint (pinned, into .cache/; make lint checks .github/workflows with it)"
 	$(MAKE) install-actionlint
@@ -37,6 +37,10 @@ lint: $(ACTIONLINT) ## ruff (lint + format check), mypy, actionlint (GitHub work
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(ACTIONLINT)
+
+.PHONY: unit
+unit: ## Unit tests only (tests/unit, no servers, no stack): seconds to a couple of minutes
+	$(PY) -m pytest -m unit -q
 
 .PHONY: test
 test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; ~12 min here)

@@ -1,5 +1,5 @@
 """What every command-line tool of the project does the same way (``python -m loadgen``,
-``python -m loadgen.labs``, ``python -m loadgen.kibana``):
+``python -m workshop``, ``python -m loadgen.kibana``):
 
 - its output piped into ``head`` (or a pager that quits) ends it quietly, with exit status 0:
   the reader stopped reading, nothing went wrong (Python's "Note on SIGPIPE" in the ``signal``

@@ -7,13 +7,13 @@ export COMPOSE
 
 .PHONY: doctor
 doctor: ## Pre-flight for Docker: engine, compose v2, memory, vm.max_map_count, disk, ports
-	@$(HOST_PYTHON) setup/compose.py doctor
+	@$(HOST_PYTHON) -m setup.compose doctor
 
 .PHONY: up
 up: ## Start the compose stack, wait until it is healthy, print the URLs and the login
 	$(COMPOSE) up -d --build
-	@$(HOST_PYTHON) setup/compose.py wait
-	@$(HOST_PYTHON) setup/compose.py urls
+	@$(HOST_PYTHON) -m setup.compose wait
+	@$(HOST_PYTHON) -m setup.compose urls
 
 .PHONY: down
 down: ## Stop the compose stack (VOLUMES=1 also deletes its data: indices, Filebeat's registry)
@@ -21,7 +21,7 @@ down: ## Stop the compose stack (VOLUMES=1 also deletes its data: indices, Fileb
 
 .PHONY: urls
 urls: ## Where everything is in the stack that runs (compose: with the Kibana login; native; none)
-	@$(HOST_PYTHON) setup/compose.py urls
+	@$(HOST_PYTHON) -m setup.compose urls
 
 .PHONY: logs
 logs: ## Follow the compose stack's logs (one service: make logs SVC=kibana)
@@ -43,9 +43,9 @@ install-compose-validator: ## Debian's docker-compose (v1), only to validate doc
 		echo "installed docker-compose $$(docker-compose version --short)"; \
 	else \
 		echo "WARNING: docker-compose missing and cannot apt-get it here (needs root on Debian);" \
-			"tests/unit/test_compose.py will fail until it is installed" >&2; \
+			"tests/unit/setup/test_compose.py will fail until it is installed" >&2; \
 	fi
 
 .PHONY: compose-check
 compose-check: ## End to end on Docker: up --wait, short load, make verify, Kibana's data view, saved objects, a search
-	@$(HOST_PYTHON) setup/compose_check.py
+	@$(HOST_PYTHON) -m setup.compose_check

@@ -1,13 +1,13 @@
-# Workshop labs (docs/workshop/): each creates its situation on the running stack (native or
+# Workshop labs (workshop/): each creates its situation on the running stack (native or
 # compose) with fresh data, and checks an attendee's answer against the expected one, which
 # `make lab` writes to .run/labs/lab<N>.answer.json. ANSWER reaches Python through the
 # environment, so quotes and spaces in it need no escaping. LAB_OPTS passes options to
-# `python -m loadgen.labs create`, e.g. a shorter lab 6: LAB_OPTS='--before 5 --down 0 --after 5'.
-LABS := $(PY) -m loadgen.labs
+# `python -m workshop create`, e.g. a shorter lab 6: LAB_OPTS='--before 5 --down 0 --after 5'.
+LABS := $(PY) -m workshop
 
 .PHONY: lab
-lab: ## Create workshop lab N's situation with fresh data: make lab N=1 (1-6, docs/workshop/)
-	@[[ "$(N)" =~ ^[1-6]$$ ]] || { echo "usage: make lab N=<1-6>  (docs/workshop/README.md)" >&2; exit 2; }
+lab: ## Create workshop lab N's situation with fresh data: make lab N=1 (1-6, workshop/)
+	@[[ "$(N)" =~ ^[1-6]$$ ]] || { echo "usage: make lab N=<1-6>  (workshop/README.md)" >&2; exit 2; }
 	@$(LABS) create $(N) $(LAB_OPTS)
 
 .PHONY: lab-check

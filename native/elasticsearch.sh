@@ -28,7 +28,7 @@
 #
 # Security is on, as in compose. Without analysis-common the .security index cannot be
 # created, so elastic authenticates with the keystore's bootstrap.password and the service
-# users and roles live in the file realm, written by `setup/setup.py file-realm` from the
+# users and roles live in the file realm, written by `python -m setup file-realm` from the
 # same elasticsearch/roles/ and elasticsearch/users/ files that compose applies over the API.
 # Role or user changes apply on the next start.
 #
@@ -53,7 +53,7 @@
 #   ES_STOP_TIMEOUT=60       seconds between SIGTERM and SIGKILL
 #   ES_JAVA_HOME             a JDK >= 21; found automatically when unset
 #   ES_RUN_USER=trackstack   the unprivileged user ES runs as when this script runs as root
-#   PYTHON=.venv/bin/python  runs setup/setup.py file-realm (roles and users, see above)
+#   PYTHON=.venv/bin/python  runs python -m setup file-realm (roles and users, see above)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -324,7 +324,7 @@ launch_es() { # launch_es COUNT: start node $NODE of COUNT (returns once it runs
     rm -f "$ES_PIDFILE"
     write_config "$1"
     # Also generates any missing password in .secrets/, elastic's included.
-    SECRETS_DIR="$SECRETS_DIR" "$PYTHON" "$ROOT/setup/setup.py" file-realm "$ES_CONF"
+    (cd "$ROOT" && SECRETS_DIR="$SECRETS_DIR" "$PYTHON" -m setup file-realm "$ES_CONF")
     local owner
     owner="$(run_user)"
     chown -R "$owner:" "$ES_RUN"
@@ -394,7 +394,7 @@ cmd_start() {
     local count started=$SECONDS i pids=() failed=0
     count="$(node_count)"
     # Before the nodes start in parallel: each writes its file realm from these passwords.
-    SECRETS_DIR="$SECRETS_DIR" "$PYTHON" "$ROOT/setup/setup.py" secrets
+    (cd "$ROOT" && SECRETS_DIR="$SECRETS_DIR" "$PYTHON" -m setup secrets)
     local before
     before="$(cat "$NODES_FILE" 2>/dev/null || echo 1)"
     if [[ "$before" != "$count" ]] && es_pid >/dev/null; then

@@ -19,7 +19,7 @@ N="$ROOT/native"
 up() {
     "$N/elasticsearch.sh" start
     # Every node (ES_NODES, README "Scaling out"): setup and Filebeat use them all.
-    ES_URL="${ES_URL:-$("$N/elasticsearch.sh" hosts)}" "$ROOT/.venv/bin/python" "$ROOT/setup/setup.py"
+    (cd "$ROOT" && ES_URL="${ES_URL:-$("$N/elasticsearch.sh" hosts)}" .venv/bin/python -m setup)
     "$N/service.sh" start
     "$N/filebeat.sh" start
     cat <<MSG

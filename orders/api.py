@@ -1,6 +1,6 @@
 """orders' endpoints: the Flask service's contract (service/api.py), written the asyncio way.
 
-Each of the seed articles' points is one endpoint here (and one test in tests/unit/test_orders.py):
+Each of the seed articles' points is one endpoint here (one test each: tests/unit/orders/):
 
 * ``/api/users``    an ``async`` handler awaiting a simulated database call, logging under the ID
 * ``/api/context``  a handler that gets the tracking ID and trace by dependency injection

@@ -1,10 +1,10 @@
 """Helpers for the Docker compose stack (make doctor / up / urls). Standard library only, so
 they run with the machine's python3, before `make install` has made the project's venv.
 
-    python3 setup/compose.py doctor   # pre-flight: engine, compose v2, memory, max_map_count,
+    python3 -m setup.compose doctor   # pre-flight: engine, compose v2, memory, max_map_count,
                                       # disk vs Elasticsearch's flood-stage watermark, ports
-    python3 setup/compose.py wait     # after `docker compose up -d`: until all is healthy
-    python3 setup/compose.py urls     # where everything is, and the Kibana login
+    python3 -m setup.compose wait     # after `docker compose up -d`: until all is healthy
+    python3 -m setup.compose urls     # where everything is, and the Kibana login
 
 Environment: COMPOSE (default "docker compose"), SECRETS_DIR (default <repo>/.secrets),
 WAIT_TIMEOUT (seconds, default 600: a first start also pulls about 2 GB of images).
@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from setup.project import REPO, read_env_file, secrets_dir
+
 GIB = 1024**3
 
 # Host ports the stack publishes, all on 127.0.0.1 (docker-compose.yml).
@@ -158,7 +159,7 @@ def published_by_this_stack() -> set[int]:
         answer = run(["docker", "inspect", "--format", "{{json .NetworkSettings.Ports}}", *ids])
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return set()
-    ports = set()
+    ports: set[int] = set()
     for line in answer.stdout.splitlines():
         for bindings in (json.loads(line) or {}).values():
             ports.update(int(b["HostPort"]) for b in bindings or [])
@@ -291,15 +292,13 @@ def native_pieces() -> dict[str, str]:
 def urls() -> int:
     """Where everything is, for the stack that runs now: compose (with Kibana and its login),
     native (no Kibana; passwords stay in their files), or neither (how to start one)."""
-    secrets_dir = Path(os.environ.get("SECRETS_DIR", REPO / ".secrets"))
-    env_file = secrets_dir / "elastic.env"
+    env_file = secrets_dir() / "elastic.env"
     shown_file = env_file.relative_to(REPO) if env_file.is_relative_to(REPO) else env_file
     if compose_running():
         login = "elastic / (no .secrets/elastic.env yet: `make up` makes it)"
-        if env_file.is_file():
-            for line in env_file.read_text().splitlines():
-                if line.startswith("ELASTIC_PASSWORD="):
-                    login = "elastic / " + line.partition("=")[2]
+        password = read_env_file(env_file).get("ELASTIC_PASSWORD")
+        if password:
+            login = "elastic / " + password
         print(
             f"""
 trackstack (docker compose):
@@ -319,7 +318,7 @@ Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make kibana ID=<its 
 trackstack (native, no Docker; there is no Kibana in this mode):
   service         http://127.0.0.1:8000   (second instance "orders": http://127.0.0.1:8001)
   Elasticsearch   http://127.0.0.1:9200   user elastic, password in {shown_file}
-                  (reader for searches: {secrets_dir.name}/trackstack_reader.env)
+                  (reader for searches: {env_file.parent.name}/trackstack_reader.env)
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X-Tracking-ID>"""
             + (
                 f"\nnot running: {', '.join(stopped)} (make native-status; make native-up)"

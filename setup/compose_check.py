@@ -1,6 +1,6 @@
 """`make compose-check`: the compose stack, end to end, the way a user meets it.
 
-    python3 setup/compose_check.py            # every step below, stops at the first failure
+    python3 -m setup.compose_check            # every step below, stops at the first failure
 
 1. ``docker compose up -d --build --wait``: every service healthy, every one-shot exited 0;
 2. a short load from the compose load generator: ``make load`` with ``LOADGEN`` set to
@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parent.parent
-DATA_VIEW_ID = "trackstack-logs"
-DATA_VIEW_TITLE = "trackstack-logs-*"
+from setup import project
+from setup.project import DATA_VIEW_ID, INDEX_PATTERN, REPO, read_env_file
+
+DATA_VIEW_TITLE = INDEX_PATTERN
 SAVED_SEARCH_ID = "trackstack-requests-by-tracking-id"
 DASHBOARD_ID = "trackstack-overview"
 SERVICES = {"trackstack-service", "trackstack-orders"}
@@ -65,15 +66,15 @@ class CheckFailed(Exception):
 def read_password(secrets_dir: Path) -> str:
     """ELASTIC_PASSWORD from <secrets_dir>/elastic.env (init-secrets writes it)."""
     path = secrets_dir / "elastic.env"
+    if not path.is_file():
+        raise CheckFailed(f"cannot read {path}: no such file (did init-secrets run?)")
     try:
-        text = path.read_text()
+        password = read_env_file(path).get("ELASTIC_PASSWORD")
     except OSError as exc:
         raise CheckFailed(f"cannot read {path}: {exc} (did init-secrets run?)") from exc
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "ELASTIC_PASSWORD" and value.strip():
-            return value.strip()
-    raise CheckFailed(f"no ELASTIC_PASSWORD in {path}")
+    if not password:
+        raise CheckFailed(f"no ELASTIC_PASSWORD in {path}")
+    return password
 
 
 def http_url(url: str) -> str:
@@ -115,7 +116,8 @@ def urllib_send(url: str, tracking_id: str) -> str | None:
     request = urllib.request.Request(http_url(url), headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.headers.get("X-Tracking-ID")
+            returned: str | None = response.headers.get("X-Tracking-ID")
+            return returned
     except urllib.error.HTTPError as exc:
         raise CheckFailed(f"GET {url} answered {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
@@ -290,7 +292,7 @@ class Checker:
 
 
 def main() -> int:
-    secrets_dir = Path(os.environ.get("SECRETS_DIR", REPO / ".secrets"))
+    secrets_dir = project.secrets_dir()
 
     def http(method: str, url: str, body: Any) -> tuple[int, Any]:
         # The password exists only once init-secrets ran (step 1), so it is read on first use.

@@ -21,7 +21,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 secrets_dir="${SECRETS_DIR:?set SECRETS_DIR to the secrets directory}"
 
-"${PYTHON:-python}" "$here/setup.py" secrets
+(cd "$here/.." && "${PYTHON:-python}" -m setup secrets)
 
 owner="$(stat -c %u "$here")"
 if ! chown "$owner:0" "$secrets_dir" "$secrets_dir"/*.env 2>/dev/null; then

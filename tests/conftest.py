@@ -1,11 +1,8 @@
-"""Fixtures shared by unit and server tests."""
+"""Fixtures shared by unit and server tests, and each test's tier marker, set by its folder."""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +10,7 @@ import pytest
 
 from service import create_app
 from service.config import Settings
-from trackstack import configure_logging
-
-DEBUG_TOKEN = "let-me-debug-0123456789"
-
-
-def expand_dotted(line: dict[str, Any]) -> dict[str, Any]:
-    """A line as Elasticsearch stores it (Filebeat expand_keys): {"a.b": 1} -> {"a": {"b": 1}}."""
-    out: dict[str, Any] = {}
-    for key, value in line.items():
-        *parents, leaf = key.split(".") if key != "@timestamp" else [key]
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            node[leaf].update(value)
-        else:
-            node[leaf] = value
-    return out
-
-
-def parse_line(raw: str | bytes) -> dict[str, Any]:
-    """One output line, which must be one JSON object; both as written and expanded."""
-    value = json.loads(raw)
-    assert isinstance(value, dict), f"not a JSON object: {raw[:200]!r}"
-    return expand_dotted(value) | value
+from tests.helpers import DEBUG_TOKEN, Lines, captured_lines
 
 
 @pytest.fixture
@@ -48,22 +21,27 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def log_lines(tmp_path: Path, settings: Settings) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+def log_lines(tmp_path: Path, settings: Settings) -> Iterator[Lines]:
     """A function returning every line logged so far, each parsed as one JSON object."""
-    path = tmp_path / "out.ndjson"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    handler = configure_logging(settings.tracking(), fd=fd)
-
-    def read() -> list[dict[str, Any]]:
-        handler.flush()
-        return [parse_line(line) for line in path.read_text().splitlines()]
-
-    yield read
-    logging.getLogger().removeHandler(handler)
-    handler.flush()
-    os.close(fd)
+    with captured_lines(tmp_path / "out.ndjson", settings.tracking()) as read:
+        yield read
 
 
 @pytest.fixture
 def client(settings: Settings, log_lines: Any) -> Any:
     return create_app(settings).test_client()
+
+
+# tests/<tier>/...: the marker `pytest -m` selects by (pyproject.toml lists them; `make unit`
+# runs -m unit). The soak's short form is e2e too, and also soak: `-m "e2e and not soak"`.
+TIERS = ("unit", "server", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(tests).parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+        if tier == "e2e" and item.path.name == "test_soak.py":
+            item.add_marker("soak")

@@ -7,8 +7,7 @@ if it was not already running. If any piece cannot start, every e2e test FAILS: 
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,29 +16,11 @@ import requests
 
 from elasticsearch import Elasticsearch
 from loadgen.elastic import INDEX_PATTERN, REPO, connect
+from setup.project import poll_until
 
 T = TypeVar("T")
 SERVICE = "http://127.0.0.1:8000"
 ORDERS = "http://127.0.0.1:8001"
-
-
-def poll_until(
-    check: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.2
-) -> T:
-    """Call ``check`` until it returns something truthy; on timeout fail with its last error."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = f"returned {result!r}"
-        except Exception as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting for {what}; last: {last}")
-        time.sleep(every_s)
 
 
 def native(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:

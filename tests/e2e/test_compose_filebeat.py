@@ -30,7 +30,8 @@ import yaml
 
 from loadgen.dockerlog import DOCKER_CHUNK, messages
 from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import Stack
 
 FILEBEAT_SERVICE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["filebeat"]
 

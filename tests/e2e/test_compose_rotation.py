@@ -35,7 +35,8 @@ import pytest
 
 from loadgen.dockerlog import DOCKER_CHUNK, JsonFileLog
 from loadgen.elastic import INDEX_PATTERN, REPO
-from tests.e2e.conftest import Stack, native, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import Stack, native
 from tests.e2e.test_compose_filebeat import (
     FILEBEAT_SERVICE,
     compose_command,

@@ -1,7 +1,7 @@
 """Every workshop lab end to end on the native stack, played by two attendees.
 
 The literal attendee runs `make lab N=...`, pastes the variables line it printed, runs the lab
-page's command blocks exactly as docs/workshop/lab<N>.md shows them (after the workshop
+page's command blocks exactly as workshop/lab<N>.md shows them (after the workshop
 README's `es` helper), reads the answer off their output and checks it with `make lab-check`:
 it must PASS. When a FAIL says to wait and count again, they do, as the page's hints say.
 The page is parsed, so a page whose commands drift from the lab breaks this test.
@@ -31,9 +31,10 @@ import requests
 from elasticsearch import Elasticsearch
 from loadgen.elastic import INDEX_PATTERN, REPO, connect
 from loadgen.trace import fetch, field
-from tests.e2e.conftest import SERVICE, Stack, native, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import SERVICE, Stack, native
 
-WORKSHOP = REPO / "docs" / "workshop"
+WORKSHOP = REPO / "workshop"
 PASTE = "for the commands on the lab page, paste this line into your shell first:"
 CLI_STEPS = "## Steps on the command line"
 SEND_STEP = "## Send your debug request"

@@ -19,7 +19,8 @@ import requests
 from loadgen import manifest
 from loadgen.elastic import REPO, connect
 from loadgen.verify import search_mentions
-from tests.e2e.conftest import SERVICE, Stack, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import SERVICE, Stack
 
 RATE, DURATION = 20, 20
 VERIFIED = re.compile(r"verified (\d+)/(\d+) tracking IDs")

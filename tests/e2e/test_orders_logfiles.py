@@ -11,7 +11,8 @@ import uuid
 from pathlib import Path
 
 from loadgen.elastic import REPO
-from tests.e2e.conftest import Stack, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import Stack
 
 LINES = 600
 WRITER = """

@@ -14,7 +14,8 @@ import requests
 
 from loadgen.elastic import REPO, read_env_file, secrets_dir
 from loadgen.watch import present
-from tests.e2e.conftest import ORDERS, SERVICE, Stack, native, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import ORDERS, SERVICE, Stack, native
 
 LOGS = REPO / ".run" / "logs"
 

@@ -28,7 +28,8 @@ import requests
 from loadgen import deadletter, manifest
 from loadgen.elastic import INDEX_PATTERN, REPO
 from loadgen.trace import field
-from tests.e2e.conftest import SERVICE, Stack, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import SERVICE, Stack
 
 LOGS = REPO / ".run" / "logs"
 RUN = uuid.uuid4().hex[:8]

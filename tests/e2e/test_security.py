@@ -15,7 +15,8 @@ import requests
 
 from elasticsearch import AuthorizationException, Elasticsearch
 from loadgen.elastic import INDEX_PATTERN, REPO, connect, read_env_file, secrets_dir
-from tests.e2e.conftest import SERVICE, Stack, poll_until
+from setup.project import poll_until
+from tests.e2e.conftest import SERVICE, Stack
 
 # Letters and digits only: one token for the standard analyzer, so a match query finds it.
 CANARY = f"canary{uuid.uuid4().hex}"

@@ -1,5 +1,5 @@
-"""setup/setup.py against the running Elasticsearch: re-running it is safe (compose runs it on
-every `docker compose up`, the native stack on every `make native-up`)."""
+"""python -m setup (setup/__main__.py) against the running Elasticsearch: re-running it is safe
+(compose runs it on every `docker compose up`, the native stack on every `make native-up`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ TEMPLATE = "trackstack-logs"
 
 def run_setup() -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(REPO / "setup" / "setup.py")],
+        [sys.executable, "-m", "setup"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -51,6 +51,6 @@ def test_template_carries_the_hash_of_its_source(stack: Stack) -> None:
     """The applied template is the file's, stamped with its hash: how a re-run knows."""
     applied = template(stack)
     meta = applied["_meta"]
-    assert meta["managed_by"] == "setup/setup.py"
+    assert meta["managed_by"] == "python -m setup"
     assert len(meta["trackstack_source_sha256"]) == 64
     assert applied["index_patterns"] == ["trackstack-logs-*"]

@@ -1,4 +1,4 @@
-"""`make soak`'s short form: the same module (python -m loadgen soak) with smaller numbers.
+"""`make soak`'s short form: the same module (python -m soak) with smaller numbers.
 20 req/s for 100 s; Elasticsearch stopped for 25 s, Filebeat SIGKILLed, the logs rotated 10
 times, one burst of 30 concurrent 500s cut to the line bound: every line the service wrote
 is exactly one document, and the stack runs again afterwards."""
@@ -28,7 +28,7 @@ ROW = re.compile(
 def test_soak_loses_and_duplicates_nothing(stack: Stack, tmp_path: Path) -> None:
     """Each fault's row and the whole run: 0 lost, 0 duplicated, 0 undecodable, lines = docs."""
     result = subprocess.run(
-        [sys.executable, "-m", "loadgen", "soak", *SOAK, "--runs-dir", str(tmp_path)],
+        [sys.executable, "-m", "soak", *SOAK, "--runs-dir", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 The session's one-node stack becomes a cluster (ES_NODES=2: node 0 restarted with cluster
 discovery, node 1 joins; setup sets one replica; Filebeat ships to both nodes), then
-python -m loadgen soak stops node 1 for a while under 20 req/s and starts it again. Every line
+python -m soak stops node 1 for a while under 20 req/s and starts it again. Every line
 the service wrote must be exactly one document: the table's lines = documents, 0 lost, 0
 duplicated. Afterwards the stack is one node again, as the other tests expect it.
 """
@@ -52,7 +52,7 @@ def restart_elasticsearch(nodes: int) -> None:
     run(str(REPO / "native" / "elasticsearch.sh"), "stop")
     run(str(REPO / "native" / "elasticsearch.sh"), "start", env=env)
     hosts = ",".join(f"http://127.0.0.1:{9200 + 2 * node}" for node in range(nodes))
-    run(sys.executable, str(REPO / "setup" / "setup.py"), env={"ES_URL": hosts})
+    run(sys.executable, "-m", "setup", env={"ES_URL": hosts})
     run(str(REPO / "native" / "filebeat.sh"), "start", env=env)
 
 
@@ -80,7 +80,7 @@ def test_a_node_stopped_under_load_loses_and_duplicates_nothing(
     assert template["index_template"]["template"]["settings"]["index"]["number_of_replicas"] == "1"
 
     result = subprocess.run(
-        [sys.executable, "-m", "loadgen", "soak", *SOAK, "--runs-dir", str(tmp_path)],
+        [sys.executable, "-m", "soak", *SOAK, "--runs-dir", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -17,13 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import parse_line
-from tests.server.test_gunicorn import _free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from setup.project import REPO
+from tests.helpers import free_port, parse_line
 
 
-def _uv(*args: str, cwd: Path = ROOT) -> None:
+def _uv(*args: str, cwd: Path = REPO) -> None:
     """uv, offline first (its cache has everything after `make install`), else online."""
     for extra in (["--offline"], []):
         done = subprocess.run(["uv", *args, *extra], cwd=cwd, capture_output=True, text=True)
@@ -62,7 +60,7 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of examples/ outside the repository, so `import trackstack` finds the wheel."""
     folder = tmp_path_factory.mktemp("examples")
-    for path in (ROOT / "examples").glob("*.py"):
+    for path in (REPO / "examples").glob("*.py"):
         shutil.copy(path, folder)
     return folder
 
@@ -139,7 +137,7 @@ def running(
     request: pytest.FixtureRequest, venv: Path, examples: Path, tmp_path: Path
 ) -> Iterator[tuple[int, Path]]:
     """One example served by its server from the venv: (port, its captured output)."""
-    port = _free_port()
+    port = free_port()
     bin_dir = venv / "bin"
     if request.param == "flask-gunicorn":
         command = [
@@ -202,10 +200,10 @@ def test_example_lines_all_carry_the_tracking_id(running: tuple[int, Path]) -> N
 
 def test_readme_shows_the_examples_as_they_are() -> None:
     """Each python block of "Use it in your own app" is the code of an example file."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("## Use it in your own app", 1)[1].split("\n## ", 1)[0]
     blocks = section.split("```python\n")[1:]
-    sources = [path.read_text() for path in (ROOT / "examples").glob("*.py")]
+    sources = [path.read_text() for path in (REPO / "examples").glob("*.py")]
     assert len(blocks) == 3
     for block in blocks:
         code = block.split("```", 1)[0]

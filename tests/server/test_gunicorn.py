@@ -27,17 +27,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import parse_line
+from setup.project import REPO
+from tests.helpers import free_port, parse_line
 
-ROOT = Path(__file__).resolve().parents[2]
 DEBUG_TOKEN = "server-test-debug-token-42"
 CANARY = "CANARY-7d41e0"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 COMMANDS = {
@@ -51,7 +45,7 @@ FLASK_ONLY = pytest.mark.parametrize("server", ["service"], indirect=True)
 def _start(kind: str, env: dict[str, str], stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
     """The service (``kind``) as its scripts start it; returns once /api/health answers."""
     process = subprocess.Popen(
-        COMMANDS[kind], cwd=ROOT, env=os.environ | env, stdout=stdout, stderr=stderr
+        COMMANDS[kind], cwd=REPO, env=os.environ | env, stdout=stdout, stderr=stderr
     )
     deadline = time.monotonic() + 60  # a spawned uvicorn worker imports everything again
     while True:
@@ -106,7 +100,7 @@ def server(
     """The service with 2 workers on a free loopback port, output captured to files."""
     kind = request.param
     folder = tmp_path_factory.mktemp(kind)
-    port = _free_port()
+    port = free_port()
     env = {
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
@@ -335,7 +329,7 @@ def test_every_line_has_the_required_fields(server: Server) -> None:
 def test_a_full_stdout_pipe_does_not_stall_the_workers(kind: str) -> None:
     """Nobody reads stdout until 300 requests are answered: writes wait in trackstack's writer
     thread, the greenlets (gevent) / the event loop (asyncio) don't."""
-    port = _free_port()
+    port = free_port()
     env = {"PORT": str(port), "WEB_CONCURRENCY": "1", "SERVICE_NAME": "stall-test"}
     process = _start(kind, env, subprocess.PIPE, subprocess.STDOUT)
     try:
@@ -364,7 +358,7 @@ def test_rename_rotation_with_sigusr1_loses_nothing(tmp_path: Path, kind: str) -
     import signal
     import threading
 
-    port = _free_port()
+    port = free_port()
     log_file = tmp_path / "service.ndjson"
     env = {"PORT": str(port), "WEB_CONCURRENCY": "2", "LOG_FILE": str(log_file)}
     process = _start(kind, env, subprocess.DEVNULL, subprocess.DEVNULL)

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,8 @@ from schemathesis.generation import GenerationMode
 
 from orders import create_app
 from orders.config import Settings
+from setup.project import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
@@ -50,7 +49,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orders"], cwd=ROOT, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "orders"], cwd=REPO, env=env, stdout=out, stderr=out
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
 
-from tests.unit.trackstack.conftest import DEBUG_TOKEN
+from tests.helpers import DEBUG_TOKEN
 from trackstack import Settings, current_tracking_id, is_valid, start_thread
 from trackstack.asgi import TrackingMiddleware
 from trackstack.context import trace_var, tracking_id_var

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.conftest import parse_line
+from tests.helpers import parse_line
 from trackstack import bound
 from trackstack.ecs import ConsoleFormatter, Datasets, EcsFormatter, bounded_json, event_ids
 from trackstack.logs import TrackingFilter

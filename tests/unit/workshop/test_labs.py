@@ -1,0 +1,488 @@
+"""Tests for workshop/: reading answers, every lab's checker, the files, the command line,
+and that the expected answers agree with what the service really logs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import workshop
+from loadgen.elastic import REPO
+from tests.helpers import DEBUG_TOKEN
+from workshop import Lab, __main__, kit, lab2, lab4
+from workshop.kit import Scenario, Verdict
+
+
+@pytest.fixture
+def labs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LABS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def never_asked(query: dict[str, Any]) -> int:
+    raise AssertionError("this lab's checker must not ask Elasticsearch")
+
+
+# --- reading answers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "keys", "fields"),
+    [
+        pytest.param("lines=6", ["lines"], {"lines": "6"}, id="one-key"),
+        pytest.param(" 6 ", ["lines"], {"lines": "6"}, id="bare-value-is-the-first-key"),
+        pytest.param(
+            "service=trackstack-orders status=500",
+            ["service", "status"],
+            {"service": "trackstack-orders", "status": "500"},
+            id="spaces-between",
+        ),
+        pytest.param(
+            "Debug: 2, Reason: 'Bad Token'",
+            ["debug", "reason"],
+            {"debug": "2", "reason": "bad token"},
+            id="colons-commas-quotes-case",
+        ),
+        pytest.param(
+            "reason=missing token;debug=1",
+            ["debug", "reason"],
+            {"debug": "1", "reason": "missing token"},
+            id="any-order-value-with-space",
+        ),
+        pytest.param("status=", ["service", "status"], {}, id="empty-value-dropped"),
+    ],
+)
+def test_parse_fields(answer: str, keys: list[str], fields: dict[str, str]) -> None:
+    """key=value pairs in any order and separator; values keep inner spaces; case folded."""
+    assert kit.parse_fields(answer, keys) == fields
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("6", 6.0), ("~1234 ms", 1234.0), ("2.5", 2.5), ("7 lines", 7.0), ("six", None), (None, None)],
+)
+def test_number(text: str | None, value: float | None) -> None:
+    """Numbers with an optional ~ and unit; anything else is None."""
+    assert kit.number(text) == value
+
+
+# --- every checker ------------------------------------------------------------------------------
+
+LAB1 = {"tracking_id": "t1", "lines": 6}
+LAB2 = {
+    "tracking_id": "t2",
+    "error_type": "RuntimeError",
+    "error_message": "simulated failure: ledger row 4711 is locked",
+    "detail": "ledger row 4711 is locked",
+}
+LAB2_INJECTED = {
+    "tracking_id": "t2",
+    "error_type": "InjectedFault",
+    "error_message": "injected fault on GET /api/users",
+    "detail": "injected fault on GET /api/users",
+}
+LAB2_DECOYS = LAB2 | {"others": ["RuntimeError: simulated failure: card processor unavailable"]}
+LAB3 = {"tracking_id": "t3", "service": "trackstack-orders", "status": 200}
+LAB3_FAILED = LAB3 | {"status": 500}
+LAB1_ORDER = LAB1 | {"lines": 4, "by_service": {"trackstack-service": 3, "trackstack-orders": 1}}
+LAB1_JOB = LAB1 | {"by_service": {"trackstack-service": 6}, "until_response": 2}
+LAB5 = {"tracking_id": "t5", "service": "trackstack-orders", "path": "/api/item", "ms": 1200}
+LAB6 = {"prefix": "lab6-abc-", "total": 120, "during": 80}
+
+
+@pytest.mark.parametrize(
+    ("lab", "expected", "answer", "passed", "says"),
+    [
+        pytest.param(1, LAB1, "lines=6", True, "whole story", id="1-right"),
+        pytest.param(1, LAB1, "6", True, "", id="1-bare-number"),
+        pytest.param(1, LAB1, "lines=3", False, "two services", id="1-too-few"),
+        pytest.param(1, LAB1_ORDER, "lines=3", False, "one service's share", id="1-one-service"),
+        pytest.param(1, LAB1_JOB, "lines=2", False, "after its response", id="1-until-response"),
+        pytest.param(1, LAB1_JOB, "lines=6", True, "", id="1-job"),
+        pytest.param(1, LAB1, "lines=9", False, "quoted", id="1-too-many"),
+        pytest.param(1, LAB1, "many", False, "lines=<number>", id="1-not-a-number"),
+        pytest.param(2, LAB2, "RuntimeError: ledger row 4711 is locked", True, "", id="2-right"),
+        pytest.param(
+            2,
+            LAB2,
+            "builtins.RuntimeError: 'Simulated failure: ledger row'",
+            True,
+            "",
+            id="2-qualified-type-quoted-part",
+        ),
+        pytest.param(2, LAB2, "HTTPError: ledger row 4711", False, "error.type", id="2-type"),
+        pytest.param(2, LAB2, "RuntimeError: disk full", False, "tracking_id", id="2-decoy"),
+        pytest.param(
+            2, LAB2, "RuntimeError: simulated failure", False, "names what", id="2-too-generic"
+        ),
+        pytest.param(2, LAB2, "RuntimeError", False, "error.message", id="2-no-message"),
+        pytest.param(
+            2,
+            LAB2_DECOYS,
+            "RuntimeError: card processor unavailable",
+            False,
+            "another request",
+            id="2-another-requests-failure",
+        ),
+        pytest.param(
+            2, LAB2, "GET /api/error failed: internal error", False, "body's msg", id="2-body-msg"
+        ),
+        pytest.param(
+            2,
+            LAB2_INJECTED,
+            "service.faults.InjectedFault: injected fault",
+            True,
+            "",
+            id="2-injected",
+        ),
+        pytest.param(3, LAB3, "service=trackstack-orders status=200", True, "", id="3-right"),
+        pytest.param(3, LAB3_FAILED, "service=orders status=500", True, "", id="3-short-name"),
+        pytest.param(3, LAB3, "service=Orders, status: 200", True, "", id="3-short-name-case"),
+        pytest.param(
+            3,
+            LAB3,
+            "service=service status=500",
+            False,
+            "where the failure showed",
+            id="3-short-caller",
+        ),
+        pytest.param(
+            3,
+            LAB3,
+            "service=trackstack-orders status=500",
+            False,
+            "answered the customer",
+            id="3-callers-status",
+        ),
+        pytest.param(
+            3, LAB3, "service=payments status=200", False, "not a service", id="3-no-such"
+        ),
+        pytest.param(
+            3, LAB3, "service=trackstack-service status=500", False, "other service", id="3-caller"
+        ),
+        pytest.param(
+            3, LAB3, "service=trackstack-orders status=500", False, "event.duration", id="3-late"
+        ),
+        pytest.param(3, LAB3, "trackstack-orders", False, "status", id="3-no-status"),
+        pytest.param(
+            5, LAB5, "service=trackstack-orders path=/api/item ms=1212", True, "", id="5-right"
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-orders path=/api/item?sku=sku-1 ms=~1.3e3",
+            False,
+            "ms",
+            id="5-unreadable-ms",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-service path=/api/orders/42 ms=1220",
+            False,
+            "dependency_call",
+            id="5-the-caller",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-orders path=/api/item ms=1203456789",
+            False,
+            "nanoseconds",
+            id="5-nanoseconds",
+        ),
+        pytest.param(
+            5, LAB5, "service=trackstack-orders path=/api/item ms=300", False, "ms", id="5-wrong-ms"
+        ),
+        pytest.param(5, LAB5, "service=orders path=/api/item ms=1150", True, "", id="5-short-name"),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-service path=/api/item ms=1210",
+            False,
+            "the caller's view",
+            id="5-the-dependency-call-line",
+        ),
+    ],
+)
+def test_checker(lab: int, expected: dict[str, Any], answer: str, passed: bool, says: str) -> None:
+    """Right answers PASS; each kind of wrong one FAILs with a hint that points the way."""
+    verdict = workshop.LABS[lab].check(expected, answer, never_asked)
+    assert verdict.passed is passed, verdict
+    assert says in str(verdict)
+    assert passed or verdict.hint
+
+
+def counting(docs: list[dict[str, Any]]) -> kit.Count:
+    """Elasticsearch's _count over ``docs`` (dotted keys), for the term, prefix and bool filter
+    queries the checkers send."""
+
+    def matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
+        if "bool" in query:
+            return all(matches(doc, part) for part in query["bool"]["filter"])
+        ((kind, condition),) = query.items()
+        ((key, value),) = condition.items()
+        if kind == "term":
+            return bool(doc.get(key) == value)
+        assert kind == "prefix", query
+        return str(doc.get(key, "")).startswith(value)
+
+    return lambda query: sum(matches(doc, query) for doc in docs)
+
+
+def request_lines(path: str, debug: bool = True, refused: bool = False) -> list[dict[str, Any]]:
+    """The lines one request with tracking ID lab4-x writes (as lab 4's checker counts them)."""
+    mine = {"tracking_id": "lab4-x"}
+    lines = [mine | {"event.dataset": "trackstack.access", "url.path": path, "log.level": "info"}]
+    if refused:
+        return [*lines, mine | {"event.action": "debug_refused", "log.level": "warning"}]
+    if debug:
+        lines.append(mine | {"event.action": "debug_enabled", "log.level": "info"})
+        lines += [mine | {"log.level": "debug"}] * lab4.DEBUG_LINES[path]
+    return lines
+
+
+LAB4 = {
+    "tracking_id": "lab4-x",
+    "path": "/api/item",
+    "request": "/api/item?sku=lab-123",
+    "debug_per_request": 2,
+    "refused_id": "r",
+    "reason": "bad token",
+}
+ONCE = request_lines("/api/item")
+
+
+@pytest.mark.parametrize(
+    ("lines", "answer", "passed", "says"),
+    [
+        pytest.param(ONCE, "debug=2 reason=bad token", True, "never logged", id="right"),
+        pytest.param(ONCE, "debug=2 reason=bad_token", True, "", id="label-spelling"),
+        pytest.param(ONCE * 2, "debug=4 reason=bad token", True, "", id="sent-twice-counted-all"),
+        pytest.param(ONCE * 2, "debug=2 reason=bad token", True, "", id="sent-twice-counted-one"),
+        pytest.param(
+            request_lines("/api/users") + ONCE,
+            "debug=4 reason=bad token",
+            True,
+            "",
+            id="the-pages-example-path-first-then-the-briefings",
+        ),
+        pytest.param(
+            request_lines("/api/users"),
+            "debug=2 reason=bad token",
+            False,
+            "went to /api/item",
+            id="the-pages-example-path-only",
+        ),
+        pytest.param([], "debug=2 reason=bad token", False, "not there yet", id="never-sent"),
+        pytest.param(
+            request_lines("/api/item", refused=True),
+            "debug=0 reason=bad token",
+            False,
+            "refused",
+            id="wrong-token",
+        ),
+        pytest.param(
+            request_lines("/api/item", debug=False),
+            "debug=0 reason=bad token",
+            False,
+            "did not get DEBUG",
+            id="no-debug-header",
+        ),
+        pytest.param(ONCE, "debug=3 reason=bad token", False, "audit", id="audit-line-counted"),
+        pytest.param(
+            ONCE, "debug=1 reason=bad token", False, "count again", id="counted-before-searchable"
+        ),
+        pytest.param(ONCE, "debug=2 reason=missing token", False, "labels.reason", id="reason"),
+    ],
+)
+def test_lab4_checker_judges_what_elasticsearch_has(
+    lines: list[dict[str, Any]], answer: str, passed: bool, says: str
+) -> None:
+    """Lab 4 PASSes once Elasticsearch has the attendee's debug request to the briefing's path,
+    whatever else they sent with their ID; each mistake FAILs naming it."""
+    verdict = lab4.check(LAB4, answer, counting(lines))
+    assert verdict.passed is passed, verdict
+    assert says in str(verdict)
+    assert passed or verdict.hint
+
+
+def lab6_lines(access: int, during: int) -> list[dict[str, Any]]:
+    """``access`` requests of run lab6-abc- as Elasticsearch has them: access line + app line."""
+    lines = []
+    for seq in range(access):
+        mine = {"tracking_id": f"lab6-abc-{seq:05d}"}
+        lines += [mine | {"event.dataset": "trackstack.access"}, mine | {"event.dataset": "app"}]
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("searchable", "answer", "passed", "says"),
+    [
+        pytest.param(120, "total=120 during=80", True, "caught up", id="right"),
+        pytest.param(100, "total=100 during=80", False, "catching up", id="counted-too-early"),
+        pytest.param(120, "total=100 during=80", False, "leaves some out", id="query-drops-some"),
+        pytest.param(120, "total=240 during=80", False, "every line", id="all-lines"),
+        pytest.param(120, "total=130 during=80", False, "access lines only", id="too-many"),
+        pytest.param(120, "total=120 during=120", False, "whole run", id="window-not-set"),
+        pytest.param(120, "total=120 during=0", False, "UTC", id="window-in-local-time"),
+        pytest.param(120, "total=120 during=79", False, "@timestamp", id="window-off"),
+    ],
+)
+def test_lab6_checker(searchable: int, answer: str, passed: bool, says: str) -> None:
+    """Lab 6 tells a count made before Filebeat caught up from a query that drops lines."""
+    expected = {"prefix": "lab6-abc-", "total": 120, "during": 80}
+    verdict = workshop.LABS[6].check(expected, answer, counting(lab6_lines(searchable, 80)))
+    assert verdict.passed is passed, verdict
+    assert says in str(verdict)
+    assert passed or verdict.hint
+
+
+# --- the expected answers agree with the service ------------------------------------------------
+
+
+def error_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line["log.level"] == "error"]
+
+
+@pytest.mark.parametrize("failure", [pytest.param(f, id=f.detail) for f in lab2.Failure.all()])
+def test_lab2_failures_log_what_the_answer_expects(client, log_lines, failure) -> None:
+    """Each lab 2 failure's ERROR line has exactly the error.type and error.message expected."""
+    response = client.get(failure.path, headers=failure.headers)
+    errors = error_lines(log_lines())
+    assert response.status_code == 500 and len(errors) == 1
+    assert errors[0]["error.type"] == failure.error_type
+    assert errors[0]["error.message"] == failure.error_message
+    assert failure.detail in failure.error_message
+
+
+@pytest.mark.parametrize("path", sorted(lab4.DEBUG_LINES))
+def test_lab4_debug_line_counts_match_the_service(client, log_lines, path: str) -> None:
+    """One debug request to each lab 4 path writes DEBUG_LINES[path] DEBUG lines."""
+    response = client.get(path, headers={"X-Debug-Log": "1", "X-Debug-Token": DEBUG_TOKEN})
+    assert response.headers["X-Debug-Log"] == "on"
+    debug = [line for line in log_lines() if line["log.level"] == "debug"]
+    assert len(debug) == lab4.DEBUG_LINES[path]
+
+
+def test_lab1_job_lines_are_steps_plus_three(client, log_lines) -> None:
+    """A job writes steps + 2 app lines (queued, steps, finished); gunicorn adds the access line."""
+    response = client.post("/api/jobs", headers={"X-Tracking-ID": "job-lab1"})
+    steps = response.get_json()["data"]["steps"]
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and "finished" not in str(log_lines()):
+        time.sleep(0.05)
+    app = [line for line in log_lines() if line.get("tracking_id") == "job-lab1"]
+    assert len(app) == steps + 2
+
+
+# --- files and the command line -----------------------------------------------------------------
+
+
+def stub_lab(expected: dict[str, Any]) -> Lab:
+    return Lab(
+        "a stub",
+        "x=<n>",
+        lambda ctx: Scenario("brief", {"tracking_id": "t"}, expected),
+        lambda exp, answer, count: Verdict(answer == exp["x"], "checked", "try again"),
+    )
+
+
+def test_create_writes_the_facts_and_the_hidden_answer(labs_dir, monkeypatch) -> None:
+    """lab<N>.json holds the briefing's facts only; lab<N>.answer.json the expected answer."""
+    monkeypatch.setitem(workshop.LABS, 1, stub_lab({"x": "42"}))
+    workshop.create(1, None)  # type: ignore[arg-type]
+    facts = json.loads((labs_dir / "lab1.json").read_text())
+    answer = json.loads((labs_dir / "lab1.answer.json").read_text())
+    assert facts["tracking_id"] == "t" and "x" not in facts
+    assert answer["x"] == "42" and answer["lab"] == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "says"),
+    [
+        pytest.param("42", 0, "PASS: checked", id="pass"),
+        pytest.param("41", 1, "hint: try again", id="fail"),
+    ],
+)
+def test_main_check_exit_codes(labs_dir, monkeypatch, capsys, answer, code, says) -> None:
+    """check exits 0 on PASS and 1 on FAIL, printing the verdict."""
+    monkeypatch.setitem(workshop.LABS, 1, stub_lab({"x": "42"}))
+    workshop.create(1, None)  # type: ignore[arg-type]
+    assert __main__.main(["check", "1", answer]) == code
+    assert says in capsys.readouterr().out
+
+
+def test_check_before_create_says_what_to_run(labs_dir, capsys) -> None:
+    """No scenario yet: exit 2 and the make command that creates it."""
+    assert __main__.main(["check", "3", "service=x status=1"]) == 2
+    assert "make lab N=3" in capsys.readouterr().err
+
+
+def make(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", *args],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_make_lab_check_passes_quotes_through(labs_dir) -> None:
+    """ANSWER with quotes, colons and spaces reaches the checker intact through make."""
+    quoted = 'it\'s "broken"'
+    expected = LAB2 | {"error_message": f"simulated failure: {quoted}", "detail": quoted}
+    (labs_dir / "lab2.answer.json").write_text(json.dumps(expected))
+    result = make(
+        "lab-check", "N=2", f"ANSWER=RuntimeError: {quoted}", env={"LABS_DIR": str(labs_dir)}
+    )
+    assert result.returncode == 0 and "PASS" in result.stdout, result.stdout + result.stderr
+
+
+def test_crowd_returns_the_customers_answer(monkeypatch) -> None:
+    """The customer's request is sent among the others, and its own answer comes back."""
+    sent: list[str] = []
+
+    def send(self, method: str, path: str, headers=None, body=None, timeout_s: float = 30):
+        sent.append(path)
+        return path
+
+    monkeypatch.setattr(kit.Context, "send", send)
+    ctx = kit.Context("http://x", None, random.Random(7))  # type: ignore[arg-type]
+    answer = ctx.crowd(lambda: ctx.send("GET", "/customer"), 8, [lambda: "decoy"])
+    assert answer == "/customer"
+    assert len(sent) == 9 and "/customer" in sent
+
+
+@pytest.mark.parametrize(
+    ("lab", "answer", "says"),
+    [
+        pytest.param(1, "lines=five", "not a number: lines='five'", id="lab1-word-for-count"),
+        pytest.param(1, "", "the answer needs lines", id="lab1-empty"),
+        pytest.param(2, "RuntimeError", "needs a part of error.message", id="lab2-no-fragment"),
+        pytest.param(3, "service=orders", "the answer needs status", id="lab3-no-status"),
+        pytest.param(
+            3, "service=orders status=five hundred", "status='five hundred'", id="lab3-word"
+        ),
+        pytest.param(4, "debug=1", "the answer needs reason", id="lab4-only-debug"),
+        pytest.param(4, "debug=one reason=missing token", "debug='one'", id="lab4-word-for-count"),
+        pytest.param(5, "service=orders path=/api/item", "the answer needs ms", id="lab5-no-ms"),
+        pytest.param(6, "total=10 during=many", "not a number: during='many'", id="lab6-word"),
+    ],
+)
+def test_malformed_answer_names_exactly_what_is_wrong(lab: int, answer: str, says: str) -> None:
+    """An answer lacking a key FAILs naming only the missing key; a non-number names the value."""
+    module = importlib.import_module(f"workshop.lab{lab}")
+    verdict = module.check({}, answer, lambda query: 0)
+    assert not verdict.passed
+    assert says in verdict.message

@@ -1,0 +1,131 @@
+"""Lab 4: debug logging for one request, safely (workshop/lab4.md)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from workshop.kit import (
+    Context,
+    Count,
+    Scenario,
+    Verdict,
+    incomplete,
+    parse_fields,
+    to_number,
+)
+
+TITLE = "debug logging for one request, safely"
+ANSWER_FORM = "debug=<number of DEBUG lines> reason=<labels.reason>"
+
+
+DEBUG_LINES = {  # DEBUG lines one debug request writes: the request summary + the handler's
+    "/api/users": 2,
+    "/api/item": 2,
+    "/api/names": 1,
+}
+
+
+def create(ctx: Context) -> Scenario:
+    path = ctx.rng.choice(sorted(DEBUG_LINES))
+    query = f"?sku=lab-{ctx.rng.randint(100, 999)}" if path == "/api/item" else ""
+    yours = f"lab4-{uuid.uuid4().hex[:10]}"
+    reason = ctx.rng.choice(("bad token", "missing token"))
+    guess = {"X-Debug-Token": "letmein"} if reason == "bad token" else {}
+    refused = ctx.crowd(lambda: ctx.send("GET", path, {"X-Debug-Log": "1", **guess}), 10)
+    refused_id = refused.headers["X-Tracking-ID"]
+    ctx.wait_for(refused_id, 2)
+    briefing = f"""Support needs DEBUG lines for one request, and only that one. Send it yourself:
+  GET {path}{query}  with X-Tracking-ID: {yours}, X-Debug-Log: 1 and the right X-Debug-Token
+(the service's DEBUG_LOG_TOKEN: see the lab page for where it lives; its curl command sends
+GET $REQUEST with $ID, from the line below).
+
+Earlier, request {refused_id} also asked for debug logging and did not get it.
+
+How many DEBUG lines did your request write, and why was the other one refused
+(labels.reason of its WARNING)?"""
+    facts = {"tracking_id": yours, "path": path + query, "refused_id": refused_id}
+    expected = {
+        "tracking_id": yours,
+        "path": path,
+        "request": path + query,
+        "debug_per_request": DEBUG_LINES[path],
+        "refused_id": refused_id,
+        "reason": reason,
+    }
+    variables = {"ID": yours, "REQUEST": path + query, "REFUSED": refused_id}
+    return Scenario(briefing, facts, expected, variables)
+
+
+def _mine(expected: Mapping[str, Any], *filters: dict[str, Any]) -> dict[str, Any]:
+    return {"bool": {"filter": [{"term": {"tracking_id": expected["tracking_id"]}}, *filters]}}
+
+
+def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
+    """Judged against what Elasticsearch has for the attendee's tracking ID now: their requests
+    (access lines), which of them went to the briefing's path, which got DEBUG on (the audit
+    line) or were refused, and their DEBUG lines; so sending it twice, or to another path
+    first, never turns a true count into a FAIL."""
+    values = parse_fields(answer, ["debug", "reason"])
+    if problem := incomplete(ANSWER_FORM, values, ["debug", "reason"], numbers=["debug"]):
+        return problem
+    debug = to_number(values["debug"])
+    yours, path = expected["tracking_id"], expected["path"]
+    access = {"term": {"event.dataset": "trackstack.access"}}
+    sent = count(_mine(expected, access))
+    enabled = count(_mine(expected, {"term": {"event.action": "debug_enabled"}}))
+    refused = count(_mine(expected, {"term": {"event.action": "debug_refused"}}))
+    if not (sent or enabled or refused):
+        return Verdict(
+            False,
+            f"Elasticsearch has no line with tracking_id {yours}: your request is not there yet",
+            "send it as the lab page shows (it sets X-Tracking-ID: $ID, X-Debug-Log: 1 and the"
+            " token; the answer must say X-Debug-Log: on), then wait a second for Filebeat",
+        )
+    if not count(_mine(expected, access, {"term": {"url.path": path}})):
+        return Verdict(
+            False,
+            f"none of your requests with tracking_id {yours} went to {path}"
+            " (or the one that did is not searchable yet: a second after sending)",
+            f"the briefing asks for GET {expected.get('request', path)}: paste the variables"
+            " line `make lab N=4` printed, then run the page's curl command (it sends $REQUEST)",
+        )
+    if not enabled:
+        return Verdict(
+            False,
+            "your request did not get DEBUG logging"
+            + (": it was refused (a WARNING debug_refused with your ID)" if refused else ""),
+            "send X-Debug-Log: 1 and the X-Debug-Token from .secrets/service.env, exactly as the"
+            " page's command reads it; the response must say X-Debug-Log: on",
+        )
+    per_request = expected["debug_per_request"]
+    have = count(_mine(expected, {"term": {"log.level": "debug"}}))
+    if debug not in (per_request, have):
+        if debug in (per_request + 1, have + enabled):
+            mistake = "the INFO audit line debug_enabled is not a DEBUG line"
+        elif debug < have:
+            mistake = (
+                "Elasticsearch has more DEBUG lines of your ID now than you counted (a line is"
+                " searchable about a second after it is written): count again"
+                + (f"; you sent it {enabled} times with DEBUG on" if enabled > 1 else "")
+            )
+        else:
+            mistake = "that is more lines than your ID has at DEBUG: count log.level:debug only"
+        return Verdict(
+            False,
+            f"{debug:g} DEBUG lines is not what your request wrote: {mistake}",
+            f'filter tracking_id:"{yours}" and log.level:debug',
+        )
+    if values["reason"].replace("_", " ").replace("-", " ") != expected["reason"]:
+        return Verdict(
+            False,
+            f'"{values["reason"]}" is not why {expected["refused_id"]} was refused',
+            "open that request's WARNING (event.action: debug_refused) and read labels.reason",
+        )
+    return Verdict(
+        True,
+        f"{per_request} DEBUG line{'s' if per_request != 1 else ''} per debug request to {path},"
+        f" and the other request was refused ({expected['reason']}):"
+        " only the token holder turns on DEBUG, and the token is never logged",
+    )
