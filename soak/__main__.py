@@ -131,7 +131,8 @@ def run(options: Options) -> int:
             load_dir = next(folder.glob("*/run.json")).parent
             watch.follow(load_dir / manifest.MANIFEST)
             watch.start()
-            _wait_for("request from the load", lambda: watch.first_sent_ms(), 60, 0.05)
+            # Locust's start-up alone took over 60 s on a 2-core box at load average 20.
+            _wait_for("request from the load", lambda: watch.first_sent_ms(), 120, 0.05)
             soak.t0_ms = watch.first_sent_ms() or now_ms()
             say(
                 f"load running ({options.rate:g} req/s for {options.duration_s} s, log:"
