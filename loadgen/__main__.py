@@ -1,4 +1,4 @@
-"""python -m loadgen load | verify | trace  (`make load`, `verify`, `trace`).
+"""python -m loadgen load | load-worker | verify | trace  (`make load`, `verify`, `trace`).
 
 Environment: SERVICE_URL (http://127.0.0.1:8000), ES_URL (http://127.0.0.1:9200) and the
 credentials loadgen.elastic finds, KIBANA_URL (http://127.0.0.1:5601), RUNS_DIR (runs/),
@@ -30,6 +30,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--no-watch", action="store_true", help="do not poll Elasticsearch")
     load.add_argument("--runs-dir", type=Path, help="where run folders go (RUNS_DIR, runs/)")
+    load.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Locust worker processes on this machine under a master (0: one process, no master)",
+    )
+    load.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        help="more workers the master waits for, started elsewhere by `load-worker` (0)",
+    )
+
+    worker = commands.add_parser(
+        "load-worker", help="a Locust worker for a `load --workers/--remote-workers` master"
+    )
+    worker.add_argument("--master", required=True, help="the master's host name or address")
 
     verify = commands.add_parser("verify", help="find every tracking ID of a run in Elasticsearch")
     verify.add_argument(
@@ -69,8 +86,21 @@ def _run(args: argparse.Namespace) -> int:
                     ui=args.ui,
                     settle_s=args.settle,
                     watch=not args.no_watch,
+                    workers=max(0, args.workers),
+                    remote_workers=max(0, args.remote_workers),
                 )
             )
+        if args.command == "load-worker":
+            import os
+            import subprocess
+
+            from loadgen import load
+            from loadgen.elastic import REPO
+
+            _, port = load.master_address()
+            path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+            command = load.worker_command(args.master, port)
+            return subprocess.call(command, env=os.environ | {"PYTHONPATH": path})
         if args.command == "verify":
             from loadgen import verify
 

@@ -1,6 +1,9 @@
 """Connecting to the stack's Elasticsearch the same way in both modes.
 
-URL: ``ES_URL`` (default http://127.0.0.1:9200). Credentials, first found wins:
+URL: ``ES_URL``, one URL or a cluster's nodes comma-separated (the client spreads requests
+over them and retries one on another node). Unset: http://127.0.0.1:9200, and with
+``ES_NODES=N`` the native cluster's other nodes too (node I at port 9200+2I, as
+native/elasticsearch.sh starts them). Credentials, first found wins:
 ``ES_USERNAME``/``ES_PASSWORD`` in the environment, else ``<SECRETS_DIR>/<user>.env``
 (``SECRETS_DIR`` defaults to the repo's ``.secrets/``, where the native stack and compose's
 setup both write them), else none (an Elasticsearch without security).
@@ -39,9 +42,21 @@ def credentials(user: str = "trackstack_reader") -> tuple[str, str] | None:
 
 
 def es_url() -> str:
-    return os.environ.get("ES_URL", "http://127.0.0.1:9200")
+    """The nodes as one string (comma-separated), for messages and the ES_URL of children."""
+    return ",".join(es_hosts())
+
+
+def es_hosts() -> list[str]:
+    given = os.environ.get("ES_URL", "")
+    if given.strip():
+        return [url.strip() for url in given.split(",") if url.strip()]
+    try:
+        nodes = max(1, int(os.environ.get("ES_NODES") or 1))
+    except ValueError:
+        nodes = 1
+    return [f"http://127.0.0.1:{9200 + 2 * node}" for node in range(nodes)]
 
 
 def connect(user: str = "trackstack_reader", timeout_s: float = 10.0) -> Elasticsearch:
     """A client for the stack's Elasticsearch as ``user`` (default: the least-privilege reader)."""
-    return Elasticsearch(es_url(), basic_auth=credentials(user), request_timeout=timeout_s)
+    return Elasticsearch(es_hosts(), basic_auth=credentials(user), request_timeout=timeout_s)

@@ -5,6 +5,13 @@ process follows the manifest it writes, prints progress on stderr, and asks Elas
 every 250 ms which of the new tracking IDs are searchable yet (loadgen.watch). When Locust
 is done it waits up to ``--settle`` seconds for the rest, then prints the summary and
 draws summary.png.
+
+``workers`` > 0 (``make load WORKERS=N``) runs Locust distributed: this process starts a
+master and N worker processes (Locust's --master/--worker); ``remote_workers`` more may join
+from other machines (``make load-worker MASTER=<host>``, with LOCUST_MASTER_BIND_HOST=0.0.0.0
+here). Locust's master splits the users evenly across workers, and every user keeps its own
+fixed pace, so the total rate is users x user-rate whatever the split. The workers send their
+records to the master, which writes the one manifest (see loadgen/locustfile.py).
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class Options:
     ui: bool = False
     settle_s: float = 20.0
     watch: bool = True
+    workers: int = 0  # local Locust worker processes; 0 = one process, no master
+    remote_workers: int = 0  # more workers the master waits for (make load-worker)
 
 
 def service_url() -> str:
@@ -147,13 +156,34 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def master_address() -> tuple[str, int]:
+    """(bind host, port) of a distributed run's master: LOCUST_MASTER_BIND_HOST (127.0.0.1;
+    0.0.0.0 lets workers on other machines join) and LOCUST_MASTER_PORT (Locust's 5557)."""
+    host = os.environ.get("LOCUST_MASTER_BIND_HOST", "127.0.0.1")
+    return host, int(os.environ.get("LOCUST_MASTER_PORT", "5557"))
+
+
+def worker_command(master_host: str, master_port: int) -> list[str]:
+    """One Locust worker: it gets the host, users and pacing from the master."""
+    return [
+        *_locust(),
+        "--worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def _locust() -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+
+
 def locust_command(options: Options, run_dir: Path, users: int, user_rate: float) -> list[str]:
     command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
+        *_locust(),
         "--host",
         options.service_url,
         "--users",
@@ -175,9 +205,23 @@ def locust_command(options: Options, run_dir: Path, users: int, user_rate: float
         "--loglevel",
         "WARNING",
     ]
+    distributed = options.workers + options.remote_workers > 0
+    if distributed:
+        bind_host, port = master_address()
+        command += [
+            "--master",
+            "--master-bind-host",
+            bind_host,
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            str(options.workers + options.remote_workers),
+        ]
     if options.ui:
         web_host = os.environ.get("LOCUST_WEB_HOST", "127.0.0.1")
         command += ["--web-host", web_host, "--web-port", os.environ.get("LOCUST_WEB_PORT", "8089")]
+    elif distributed:  # the locustfile ends the run, after the workers' last records arrived
+        command += ["--headless", "--only-summary", "--run-seconds", str(options.duration_s)]
     else:
         command += ["--headless", "--only-summary", "--run-time", f"{options.duration_s}s"]
     return command
@@ -289,6 +333,7 @@ def run(options: Options) -> int:
             "duration_s": None if options.ui else options.duration_s,
             "users": users,
             "user_rate": user_rate,
+            "workers": options.workers + options.remote_workers,
             "debug_requests": bool(token),
             "started_ms": round(now_ms()),
         },
@@ -310,14 +355,19 @@ def run(options: Options) -> int:
         run_dir, watcher, Progress(options.rate, None if options.ui else options.duration_s)
     )
     python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = os.environ | {"PYTHONPATH": python_path}
     with (run_dir / "locust.log").open("w") as log:
         child = subprocess.Popen(
             locust_command(options, run_dir, users, user_rate),
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONPATH": python_path},
+            env=env,
         )
-        follower.follow(child)
+        workers = _start_workers(options.workers, run_dir, env)
+        try:
+            follower.follow(child)
+        finally:
+            _stop_workers(workers)
     follower.settle(options.settle_s)
     if sightings_out is not None:
         sightings_out.close()
@@ -325,6 +375,41 @@ def run(options: Options) -> int:
         print(f"load: no request was sent; Locust said:\n{_tail_of(run_dir / 'locust.log')}")
         return 2
     return _summary(options, run_dir, follower.records, watcher, child.returncode)
+
+
+def _start_workers(count: int, run_dir: Path, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """``count`` local workers, each logging to worker-<n>.log. Their own session keeps a
+    terminal's Ctrl-C from them: the master stops them once it has their last records."""
+    bind_host, port = master_address()
+    host = "127.0.0.1" if bind_host in ("0.0.0.0", "*", "") else bind_host  # noqa: S104
+    workers = []
+    for number in range(1, count + 1):
+        with (run_dir / f"worker-{number}.log").open("w") as log:
+            workers.append(
+                subprocess.Popen(
+                    worker_command(host, port),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
+    return workers
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Workers quit when the master tells them; any left (the master died) get SIGTERM."""
+    deadline = time.monotonic() + 10
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
 
 
 def _interrupt(child: subprocess.Popen[bytes]) -> None:

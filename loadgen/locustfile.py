@@ -9,6 +9,13 @@ Rate: every user sends ``--user-rate`` requests per second on a fixed schedule, 
 after a slow response (at most one request early), so users x user-rate is the total rate
 whatever the latency; users start staggered over one period, so requests come evenly.
 The manifest line is written when the response has been read.
+
+Distributed (``make load WORKERS=N``, Locust's --master/--worker): only the master writes
+the manifest. Each worker sends its records to the master in batches over Locust's own
+connection (a custom message); when its users have stopped it sends what is left and then
+"done", before Locust's own "client_stopped", so the master has every record once it knows
+the workers stopped. Workers number their requests in disjoint blocks (SEQ_BLOCK per worker
+index), so client-chosen IDs never collide across workers.
 """
 
 from __future__ import annotations
@@ -17,28 +24,110 @@ import itertools
 import random
 import signal
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
 import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadgen import USER_AGENT, manifest, mix
 
 _out: TextIO | None = None
 _seq = itertools.count(1)
 _user_number = itertools.count()
+RECORDS_MESSAGE = "trackstack_records"  # worker -> master: a batch of manifest records
+DONE_MESSAGE = "trackstack_records_done"  # worker -> master: its users stopped, all sent
+SEND_EVERY_S = 0.25
+DRAIN_TIMEOUT_S = 30.0  # how long the master waits for the workers' last records
+
+
+class _ToMaster:
+    """A worker's outbox: records go to the master every SEND_EVERY_S, and all at test_stop."""
+
+    def __init__(self, runner: WorkerRunner) -> None:
+        self.runner = runner
+        self.pending: list[dict[str, Any]] = []
+        gevent.spawn(self._every)
+
+    def add(self, record: manifest.Record) -> None:
+        self.pending.append(asdict(record))
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch:
+            self.runner.send_message(RECORDS_MESSAGE, {"records": batch})
+
+    def _every(self) -> None:
+        while True:
+            gevent.sleep(SEND_EVERY_S)
+            self.flush()
+
+    def done(self, **_: Any) -> None:
+        self.flush()
+        self.runner.send_message(DONE_MESSAGE, None)
+
+
+class _FromWorkers:
+    """The master's side: writes the workers' records to the one manifest."""
+
+    def __init__(self, runner: MasterRunner, out: TextIO) -> None:
+        self.runner = runner
+        self.out = out
+        self.sending: set[str] = set()  # workers whose users run or whose records are due
+        runner.register_message(RECORDS_MESSAGE, self.records)
+        runner.register_message(DONE_MESSAGE, self.done)
+        events.spawning_complete.add_listener(self.started)  # type: ignore[no-untyped-call]
+
+    def started(self, **_: Any) -> None:
+        self.sending |= set(self.runner.clients.keys())
+
+    def records(self, msg: Any, **_: Any) -> None:
+        self.sending.add(msg.node_id)
+        for data in msg.data["records"]:
+            manifest.write(self.out, manifest.Record(**data))
+
+    def done(self, msg: Any, **_: Any) -> None:
+        self.sending.discard(msg.node_id)
+
+    def drain(self, **_: Any) -> None:
+        """Stop the workers' users and wait for their last records (or DRAIN_TIMEOUT_S).
+
+        Locust's own --run-time and quit only give workers 0.5 s after "quit"; a request
+        in flight then (the mix's slow calls take up to 0.8 s) would be missing.
+        """
+        self.runner.stop()
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while self.sending and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        if self.sending:
+            print(f"locustfile: no last records from workers {sorted(self.sending)}", flush=True)
 
 
 def _arguments(parser: Any) -> None:
     parser.add_argument("--run-dir", default="", help="run folder for manifest.jsonl")
     parser.add_argument("--run-id", default="", help="names client-chosen tracking IDs")
     parser.add_argument("--user-rate", type=float, default=1.0, help="requests/s per user")
+    parser.add_argument(
+        "--run-seconds",
+        type=float,
+        default=0,
+        help="distributed headless run: seconds to send (instead of --run-time), then drain",
+    )
 
 
-def _open_manifest(environment: Environment, **_: Any) -> None:
-    global _out
+_to_master: _ToMaster | None = None
+
+
+def _open_manifest(environment: Environment, runner: Any = None, **_: Any) -> None:
+    global _out, _to_master
+    if isinstance(runner, WorkerRunner):  # the master writes; a worker may be on another machine
+        _to_master = _ToMaster(runner)
+        events.test_stop.add_listener(_to_master.done)  # type: ignore[no-untyped-call]
+        gevent.get_hub().loop.update_now()
+        return
     given = environment.parsed_options.run_dir if environment.parsed_options else ""
     run_dir = Path(given) if given else manifest.new_run_dir(manifest.runs_root())
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -49,6 +138,22 @@ def _open_manifest(environment: Environment, **_: Any) -> None:
     # Ctrl-C (SIGINT) is how a run ends and Locust writes report.html; a parent that runs in
     # the background may have left SIGINT ignored, so take it back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if isinstance(runner, MasterRunner):
+        workers = _FromWorkers(runner, _out)
+        # Ctrl-C, SIGTERM, the web UI's quit: take the workers' last records before quitting.
+        events.quitting.add_listener(workers.drain)  # type: ignore[no-untyped-call]
+        seconds = environment.parsed_options.run_seconds if environment.parsed_options else 0
+        if seconds:
+            # From the moment every worker has its users, as --run-time counts from the
+            # start of a one-process run: each user then sends for `seconds`.
+            events.spawning_complete.add_listener(  # type: ignore[no-untyped-call]
+                lambda **_: gevent.spawn_later(seconds, _end_run, workers)
+            )
+
+
+def _end_run(workers: _FromWorkers) -> None:
+    workers.drain()
+    workers.runner.quit()
 
 
 def _close_manifest(**_: Any) -> None:
@@ -77,7 +182,10 @@ class SyntheticUser(FastHttpUser):
         # Locust starts all users at once; spreading their first requests over one period
         # turns "N requests at each full second" into a steady stream.
         users = max(1, options.num_users if options and options.num_users else 1)
-        time.sleep(self.period * (next(_user_number) % users) / users)
+        if isinstance(self.environment.runner, WorkerRunner):  # it knows only its own users
+            time.sleep(self.period * self.rng.random())
+        else:
+            time.sleep(self.period * (next(_user_number) % users) / users)
         self.next_at = time.monotonic()
 
     def wait_time(self) -> float:
@@ -89,7 +197,8 @@ class SyntheticUser(FastHttpUser):
 
     @task
     def one_request(self) -> None:
-        seq = next(_seq)
+        worker = max(0, getattr(self.environment.runner, "worker_index", 0))  # 0 if one process
+        seq = next(_seq) + mix.SEQ_BLOCK * worker
         request = mix.build(
             mix.pick(self.rng, self.entries), seq, self.run_id, self.rng, self.token
         )
@@ -132,5 +241,7 @@ class SyntheticUser(FastHttpUser):
                 received_ms=received_ms,
                 error=error,
             )
-        if _out is not None:
+        if _to_master is not None:
+            _to_master.add(record)
+        elif _out is not None:
             manifest.write(_out, record)

@@ -102,6 +102,11 @@ def pick(rng: random.Random, entries: Sequence[Entry]) -> Entry:
     return rng.choices(entries, weights=[entry.weight for entry in entries])[0]
 
 
+# Request numbers per Locust worker (make load WORKERS=N): worker i numbers its requests
+# i*SEQ_BLOCK + 1, + 2, ..., so seq and client-chosen IDs never collide across workers.
+SEQ_BLOCK = 100_000_000
+
+
 def client_id(run_id: str, seq: int) -> str:
     """A valid client-chosen ID, unique per run and request: findable by its run's prefix."""
     return f"lg-{run_id}-{seq:07d}"

@@ -13,7 +13,6 @@ of its timeline page (loadgen.timeline), written into ``runs/<time>/timelines/``
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import chart, deadletter, expectations, kibana, manifest, report, trace
-from loadgen.elastic import connect, credentials
+from loadgen.elastic import connect, credentials, es_url
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
 from loadgen.mix import MIX, SYNTHETIC_PASSWORD
@@ -195,7 +194,7 @@ def run(run_dir: Path, timeout_s: float) -> int:
     print(
         f"verify: {len(expected)} tracking IDs from {len(records)} requests in"
         f" {manifest.shown(run_dir)}; "
-        f"searching {os.environ.get('ES_URL', 'http://127.0.0.1:9200')} as "
+        f"searching {es_url()} as "
         f"{user[0] if user else 'anonymous'} (up to {timeout_s:g} s for late arrivals)",
         file=sys.stderr,
     )

@@ -1,17 +1,26 @@
 # Load, verify, trace (README: "Load, verify, trace"). Each target is one `python -m loadgen`
 # subcommand; LOADGEN lets compose run the same subcommands in its loadgen container.
 # Settings come from the environment: SERVICE_URL, ES_URL, KIBANA_URL, RUNS_DIR, DEBUG_LOG_TOKEN.
+# WORKERS=N: Locust distributed, a master and N worker processes here; REMOTE_WORKERS=M more
+# from other machines (`make load-worker MASTER=<this host>` there; README "Scaling out").
 RATE ?= 20
 DURATION ?= 30
+WORKERS ?= 0
+REMOTE_WORKERS ?= 0
 LOADGEN ?= $(PY) -m loadgen
 
 .PHONY: load
-load: ## Synthetic traffic, RATE req/s for DURATION s (20, 30); writes runs/<UTC time>/
-	$(LOADGEN) load --rate $(RATE) --duration $(DURATION)
+load: ## Synthetic traffic, RATE req/s for DURATION s (20, 30), WORKERS Locust workers (0); writes runs/<UTC time>/
+	$(LOADGEN) load --rate $(RATE) --duration $(DURATION) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS)
 
 .PHONY: load-ui
 load-ui: ## The same traffic from Locust's web UI on http://127.0.0.1:8089 (Ctrl-C ends the run)
-	$(LOADGEN) load --ui --rate $(RATE)
+	$(LOADGEN) load --ui --rate $(RATE) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS)
+
+.PHONY: load-worker
+load-worker: ## One more Locust worker, on another machine, for a master: make load-worker MASTER=<host>
+	@[[ -n "$${MASTER-}" ]] || { echo "usage: make load-worker MASTER=<host of make load>" >&2; exit 2; }
+	$(LOADGEN) load-worker --master "$$MASTER"
 
 .PHONY: verify
 verify: ## Find every tracking ID of the latest run (or RUN=runs/<time> or RUN=<time>) in Elasticsearch

@@ -3,8 +3,12 @@
 #
 #   native/elasticsearch.sh fetch    download + unpack the ES zip into .cache/ (once per version)
 #   native/elasticsearch.sh start    start ES on 127.0.0.1:9201 and esfront on 127.0.0.1:9200
-#   native/elasticsearch.sh stop     stop both (SIGTERM, then SIGKILL after a timeout)
-#   native/elasticsearch.sh status   one line each (name, state, pid, port); exit 0 if both run, else 3
+#                                    (ES_NODES=N: N nodes, see "A cluster" below); starts only
+#                                    the nodes that are not running
+#   native/elasticsearch.sh stop [I] stop both (SIGTERM, then SIGKILL after a timeout); with I,
+#                                    only node I (and its esfront): the node-loss test
+#   native/elasticsearch.sh status   one line each (name, state, pid, port); exit 0 if all run, else 3
+#   native/elasticsearch.sh hosts    the client URLs of every node, comma-separated (ES_HOSTS)
 #
 # Every command is safe to re-run. What lives where:
 #   .cache/elasticsearch/<version>/   the unpacked distribution (read-only for ES)
@@ -28,7 +32,21 @@
 # same elasticsearch/roles/ and elasticsearch/users/ files that compose applies over the API.
 # Role or user changes apply on the next start.
 #
+# A cluster (ES_NODES=2 or more): node I (0-based) gets its own folder (.run/elasticsearch
+# for node 0, .run/elasticsearch-I after it), its own esfront, and the ports
+#   esfront ES_PORT+2I, ES itself ES_INTERNAL_PORT+2I, transport 9300+I
+# (9200/9201, 9202/9203, ...; the stack's other ports are 8000 and 8001). The nodes find each
+# other through discovery.seed_hosts on the loopback transport ports; a fresh cluster (node 0
+# has no data yet) is bootstrapped with cluster.initial_master_nodes naming all of them.
+# Every node is master-eligible and holds data. The node count is remembered in
+# .run/elasticsearch/nodes, so stop and status find every node without ES_NODES.
+# With an even count, Elasticsearch leaves one node out of the voting configuration: of two
+# nodes, losing the one that is not the elected master keeps the cluster writable (its
+# shards' replicas become primaries); losing the master stops writes until it is back.
+# Transport stays plain like HTTP: loopback only, development mode, no TLS bootstrap check.
+#
 # Settings (environment, with defaults):
+#   ES_NODES=1               how many nodes `start` runs (then remembered, see above)
 #   ES_PORT=9200             where clients connect (esfront)
 #   ES_INTERNAL_PORT=9201    where ES itself listens
 #   ES_START_TIMEOUT=180     seconds to wait for yellow/green health
@@ -53,14 +71,38 @@ ES_RUN_USER="${ES_RUN_USER:-trackstack}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 
 ES_HOME="$ROOT/.cache/elasticsearch/$ES_VERSION"
-ES_RUN="$ROOT/.run/elasticsearch"
-ES_CONF="$ES_RUN/config"
-ES_PIDFILE="$ES_RUN/elasticsearch.pid"
-ES_LAUNCH_LOG="$ES_RUN/logs/launcher.log"
 FRONT_BIN="$ROOT/.cache/esfront/esfront"
-FRONT_RUN="$ROOT/.run/esfront"
-FRONT_PIDFILE="$FRONT_RUN/esfront.pid"
-FRONT_LOG="$FRONT_RUN/esfront.log"
+NODES_FILE="$ROOT/.run/elasticsearch/nodes"
+BASE_PORT="$ES_PORT"
+BASE_INTERNAL_PORT="$ES_INTERNAL_PORT"
+
+# The node count: ES_NODES when given, else what the last start remembered, else 1.
+node_count() {
+    local count="${ES_NODES:-}"
+    [[ -n "$count" ]] || count="$(cat "$NODES_FILE" 2>/dev/null || true)"
+    [[ "${count:-1}" =~ ^[1-9][0-9]*$ ]] || die "ES_NODES must be a positive number, not '$count'"
+    echo "${count:-1}"
+}
+
+use_node() { # use_node I: point the ES_*/FRONT_* variables at node I
+    NODE="$1"
+    local suffix=""
+    ((NODE == 0)) || suffix="-$NODE"
+    ES_NAME="elasticsearch$suffix"
+    FRONT_NAME="esfront$suffix"
+    NODE_NAME="trackstack-native$suffix"
+    ES_PORT=$((BASE_PORT + 2 * NODE))
+    ES_INTERNAL_PORT=$((BASE_INTERNAL_PORT + 2 * NODE))
+    TRANSPORT_PORT=$((9300 + NODE))
+    ES_RUN="$ROOT/.run/elasticsearch$suffix"
+    ES_CONF="$ES_RUN/config"
+    ES_PIDFILE="$ES_RUN/elasticsearch.pid"
+    ES_LAUNCH_LOG="$ES_RUN/logs/launcher.log"
+    FRONT_RUN="$ROOT/.run/esfront$suffix"
+    FRONT_PIDFILE="$FRONT_RUN/esfront.pid"
+    FRONT_LOG="$FRONT_RUN/esfront.log"
+}
+use_node 0
 SECRETS_DIR="${SECRETS_DIR:-$ROOT/.secrets}"
 SECRETS_FILE="$SECRETS_DIR/elastic.env"
 
@@ -163,6 +205,23 @@ es_curl() { # curl against ES itself as elastic; the password goes through stdin
         curl --config - --silent --show-error --max-time 10 "$@"
 }
 
+discovery_config() { # the discovery lines for node $NODE of a cluster of $1 nodes
+    local count="$1" i seeds="" masters=""
+    if ((count == 1)); then
+        printf 'transport.port: 9300-9399\ndiscovery.type: single-node\n'
+        return
+    fi
+    for ((i = 0; i < count; i++)); do
+        seeds+="${seeds:+, }\"127.0.0.1:$((9300 + i))\""
+        masters+="${masters:+, }trackstack-native$( ((i == 0)) || echo "-$i")"
+    done
+    printf 'transport.port: %s\ndiscovery.seed_hosts: [%s]\n' "$TRANSPORT_PORT" "$seeds"
+    # Only to form a new cluster: once formed, the nodes' data says who belongs.
+    if [[ -z "$(ls -A "$ROOT/.run/elasticsearch/data" 2>/dev/null)" ]]; then
+        printf 'cluster.initial_master_nodes: [%s]\n' "$masters"
+    fi
+}
+
 write_config() {
     mkdir -p "$ES_CONF/jvm.options.d" "$ES_RUN/data" "$ES_RUN/logs" "$ES_RUN/tmp"
     # The distribution's defaults (jvm.options, log4j2.properties, ...) are refreshed on each
@@ -171,7 +230,7 @@ write_config() {
     cat >"$ES_CONF/elasticsearch.yml" <<EOF
 # Written by native/elasticsearch.sh on every start: edit the script, not this file.
 cluster.name: trackstack
-node.name: trackstack-native
+node.name: $NODE_NAME
 path.data: $ES_RUN/data
 path.logs: $ES_RUN/logs
 
@@ -179,8 +238,7 @@ path.logs: $ES_RUN/logs
 # vm.max_map_count or transport TLS requirement) and unreachable from other machines.
 network.host: 127.0.0.1
 http.port: $ES_INTERNAL_PORT
-transport.port: 9300-9399
-discovery.type: single-node
+$(discovery_config "$1")
 
 # Security on (see the script's header). HTTP stays plain because it only listens on
 # loopback. Setting xpack.security.enabled explicitly also turns off the first-start
@@ -212,14 +270,14 @@ sync_keystore() { # (re)writes bootstrap.password so it always equals .secrets/e
         "${keystore_cli[@]}" add --force --stdin bootstrap.password >/dev/null
 }
 
-wait_for_health() {
-    local deadline=$((SECONDS + ES_START_TIMEOUT)) status="" waited=$SECONDS
-    log "waiting for cluster health yellow on 127.0.0.1:$ES_INTERNAL_PORT (up to ${ES_START_TIMEOUT}s)"
+wait_for_health() { # wait_for_health [NODES]: yellow or green, with NODES nodes (1) joined
+    local deadline=$((SECONDS + ES_START_TIMEOUT)) status="" waited=$SECONDS nodes="${1:-1}"
+    log "waiting for cluster health yellow with $nodes node(s) on 127.0.0.1:$ES_INTERNAL_PORT (up to ${ES_START_TIMEOUT}s)"
     while ((SECONDS < deadline)); do
         if ! es_pid >/dev/null; then
             startup_failed "the Elasticsearch process exited during startup"
         fi
-        status="$(es_curl "http://127.0.0.1:$ES_INTERNAL_PORT/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null |
+        status="$(es_curl "http://127.0.0.1:$ES_INTERNAL_PORT/_cluster/health?wait_for_status=yellow&wait_for_nodes=%3E%3D$nodes&timeout=5s" 2>/dev/null |
             sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')" || true
         [[ "$status" == green || "$status" == yellow ]] && return 0
         if ((SECONDS - waited >= 20)); then # a slow start says it is still at it
@@ -240,6 +298,13 @@ startup_failed() {
         grep -E '\]\[(ERROR|FATAL)|^Caused by: |^ERROR: ' "$ES_LAUNCH_LOG" | head -n 10 >&2 || true
     fi
     local server_log="$ES_RUN/logs/trackstack.log"
+    if [[ ! -s "$server_log" ]]; then # else the newest node log that is not the launcher's
+        local candidate
+        for candidate in "$ES_RUN"/logs/*.log; do
+            [[ "$candidate" == *launcher* || ! -s "$candidate" ]] && continue
+            [[ -s "$server_log" && "$server_log" -nt "$candidate" ]] || server_log="$candidate"
+        done
+    fi
     if [[ -s "$server_log" ]]; then
         printf '\n--- last lines of %s, stack frames left out ---\n' "${server_log#"$ROOT"/}" >&2
         grep -v -E '^[[:space:]]+(at |\.\.\. [0-9]+ more|Suppressed: )' "$server_log" |
@@ -248,14 +313,13 @@ startup_failed() {
     exit 1
 }
 
-start_es() {
+launch_es() { # launch_es COUNT: start node $NODE of COUNT (returns once it runs, not waiting for health)
     if pid="$(es_pid)"; then
-        log "Elasticsearch already running (pid $pid)"
-        wait_for_health
+        log "$ES_NAME already running (pid $pid)"
         return
     fi
     rm -f "$ES_PIDFILE"
-    write_config
+    write_config "$1"
     # Also generates any missing password in .secrets/, elastic's included.
     (cd "$ROOT" && SECRETS_DIR="$SECRETS_DIR" "$PYTHON" -m setup file-realm "$ES_CONF")
     local owner
@@ -268,9 +332,8 @@ start_es() {
     fi
     sync_keystore
 
-    log "starting Elasticsearch $ES_VERSION as $owner on 127.0.0.1:$ES_INTERNAL_PORT" \
+    log "starting Elasticsearch $ES_VERSION ($NODE_NAME) as $owner on 127.0.0.1:$ES_INTERNAL_PORT" \
         "(JDK $(java_major "$JAVA_HOME_FOUND"))"
-    local started=$SECONDS
     # -d daemonizes once the node has started; its launcher output goes to a file so no
     # caller's pipe (CI, $(...)) is held open by the server.
     if ! (cd "$ES_RUN" && "${AS_RUN_USER[@]}" env ES_PATH_CONF="$ES_CONF" ES_JAVA_HOME="$JAVA_HOME_FOUND" \
@@ -278,8 +341,6 @@ start_es() {
         </dev/null >"$ES_LAUNCH_LOG" 2>&1); then
         startup_failed "bin/elasticsearch -d failed"
     fi
-    wait_for_health
-    log "Elasticsearch is up in $((SECONDS - started))s (pid $(es_pid))"
 }
 
 build_front() {
@@ -327,45 +388,97 @@ cmd_start() {
     ensure_run_user
     JAVA_HOME_FOUND="$(find_java_home)"
     [[ -x "$PYTHON" ]] || die "$PYTHON not found: install the project first (uv sync)"
-    start_es
-    start_front
-    log "ready: http://127.0.0.1:$ES_PORT as elastic (password in ${SECRETS_FILE#"$ROOT"/})"
+    local count started=$SECONDS i pids=() failed=0
+    count="$(node_count)"
+    # Before the nodes start in parallel: each writes its file realm from these passwords.
+    (cd "$ROOT" && SECRETS_DIR="$SECRETS_DIR" "$PYTHON" -m setup secrets)
+    local before
+    before="$(cat "$NODES_FILE" 2>/dev/null || echo 1)"
+    if [[ "$before" != "$count" ]] && es_pid >/dev/null; then
+        # A running node keeps its discovery settings (single-node or not) until restarted.
+        die "Elasticsearch runs as $before node(s); stop it first to run $count (make native-down)"
+    fi
+    mkdir -p "$(dirname "$NODES_FILE")"
+    echo "$count" >"$NODES_FILE"
+    # All at once: a new cluster forms only when its initial master nodes find each other,
+    # and `elasticsearch -d` waits (up to 30 s) for a cluster before it returns.
+    for ((i = 0; i < count; i++)); do
+        use_node "$i"
+        launch_es "$count" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || failed=1; done
+    ((failed == 0)) || die "a node did not start (see above)"
+    use_node 0
+    wait_for_health "$count"
+    log "Elasticsearch is up in $((SECONDS - started))s ($count node(s))"
+    for ((i = 0; i < count; i++)); do
+        use_node "$i"
+        start_front
+    done
+    log "ready: $(hosts) as elastic (password in ${SECRETS_FILE#"$ROOT"/})"
+}
+
+hosts() { # every node's client URL, comma-separated: Filebeat's ES_HOSTS, the tools' ES_URL
+    local count i urls=""
+    count="$(node_count)"
+    for ((i = 0; i < count; i++)); do
+        urls+="${urls:+,}http://127.0.0.1:$((BASE_PORT + 2 * i))"
+    done
+    echo "$urls"
 }
 
 # --- stop / status ----------------------------------------------------------------------------
 
-cmd_stop() {
+stop_node() { # stop_node I: its esfront, then the node
     local pid
-    if pid="$(front_pid)"; then stop_pid esfront "$FRONT_PIDFILE" "$pid" "$ES_STOP_TIMEOUT"; else
+    use_node "$1"
+    if pid="$(front_pid)"; then stop_pid "$FRONT_NAME" "$FRONT_PIDFILE" "$pid" "$ES_STOP_TIMEOUT"; else
         rm -f "$FRONT_PIDFILE"
-        log "esfront was not running"
+        log "$FRONT_NAME was not running"
     fi
-    if pid="$(es_pid)"; then stop_pid elasticsearch "$ES_PIDFILE" "$pid" "$ES_STOP_TIMEOUT"; else
+    if pid="$(es_pid)"; then stop_pid "$ES_NAME" "$ES_PIDFILE" "$pid" "$ES_STOP_TIMEOUT"; else
         rm -f "$ES_PIDFILE"
-        log "elasticsearch was not running"
+        log "$ES_NAME was not running"
     fi
 }
 
+cmd_stop() { # cmd_stop [I]: node I only, else every node, the last first
+    local count i
+    if [[ -n "${1:-}" ]]; then
+        [[ "$1" =~ ^[0-9]+$ ]] || die "stop: node number expected, not '$1'"
+        stop_node "$1"
+        return
+    fi
+    count="$(node_count)"
+    for ((i = count - 1; i >= 0; i--)); do stop_node "$i"; done
+}
+
 cmd_status() {
-    local pid rc=0
-    if pid="$(es_pid)"; then status_line elasticsearch running "$pid" "$ES_INTERNAL_PORT"; else
-        status_line elasticsearch stopped "" "$ES_INTERNAL_PORT"
-        rc=3
-    fi
-    if pid="$(front_pid)"; then status_line esfront running "$pid" "$ES_PORT"; else
-        status_line esfront stopped "" "$ES_PORT"
-        rc=3
-    fi
+    local pid rc=0 count i
+    count="$(node_count)"
+    for ((i = 0; i < count; i++)); do
+        use_node "$i"
+        if pid="$(es_pid)"; then status_line "$ES_NAME" running "$pid" "$ES_INTERNAL_PORT"; else
+            status_line "$ES_NAME" stopped "" "$ES_INTERNAL_PORT"
+            rc=3
+        fi
+        if pid="$(front_pid)"; then status_line "$FRONT_NAME" running "$pid" "$ES_PORT"; else
+            status_line "$FRONT_NAME" stopped "" "$ES_PORT"
+            rc=3
+        fi
+    done
     return "$rc"
 }
 
 case "${1:-}" in
 fetch) cmd_fetch ;;
 start) cmd_start ;;
-stop) cmd_stop ;;
+stop) cmd_stop "${2:-}" ;;
 status) cmd_status ;;
+hosts) hosts ;;
 *)
-    echo "usage: $0 {fetch|start|stop|status}" >&2
+    echo "usage: $0 {fetch|start|stop [node]|status|hosts}" >&2
     exit 2
     ;;
 esac

@@ -47,7 +47,10 @@ start() {
         # its fingerprint, so Filebeat reads it to the end instead of dropping its tail.
         export TRACKSTACK_MODE="${FILEBEAT_MODE:-native}" TRACKSTACK_LOG_GLOB="$ROOT/.run/logs/*.ndjson*"
         export TRACKSTACK_CONTAINER_LOG_GLOB="$ROOT/.run/containers/*/*-json.log*"
-        export ES_HOSTS="${ES_HOSTS:-http://127.0.0.1:9200}"
+        # Every node of the cluster (one unless ES_NODES): Filebeat balances its batches
+        # over them and retries a failed one on another.
+        ES_HOSTS="${ES_HOSTS:-$("$ROOT/native/elasticsearch.sh" hosts)}"
+        export ES_HOSTS
         exec setsid "$binary" -e --path.config "$ROOT/filebeat" --path.home "$(dirname "$binary")" \
             --path.data "$RUN/data" --path.logs "$RUN/logs" >>"$RUN/filebeat.out" 2>&1
     ) &

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole trackstack stack without Docker (`make native-up` / `make native-down`):
 # Elasticsearch (+ esfront) -> setup (template, users) -> two service instances -> Filebeat.
+# ES_NODES=N starts an Elasticsearch cluster of N nodes (native/elasticsearch.sh, "A cluster").
 #
 #   native/stack.sh up       start what is not running; safe to re-run
 #   native/stack.sh down     stop everything, in reverse order
@@ -17,7 +18,8 @@ N="$ROOT/native"
 
 up() {
     "$N/elasticsearch.sh" start
-    (cd "$ROOT" && .venv/bin/python -m setup)
+    # Every node (ES_NODES, README "Scaling out"): setup and Filebeat use them all.
+    (cd "$ROOT" && ES_URL="${ES_URL:-$("$N/elasticsearch.sh" hosts)}" .venv/bin/python -m setup)
     "$N/service.sh" start
     "$N/filebeat.sh" start
     cat <<MSG
@@ -25,7 +27,7 @@ up() {
 trackstack (native) is up:
   service         http://127.0.0.1:8000   (Flask, gunicorn; /api/orders/<id> calls orders)
   orders          http://127.0.0.1:8001   (FastAPI, uvicorn)
-  Elasticsearch   http://127.0.0.1:9200   user elastic, password in .secrets/elastic.env
+  Elasticsearch   $("$N/elasticsearch.sh" hosts | sed 's/,/ /g')   user elastic, password in .secrets/elastic.env
   logs            .run/logs/*.ndjson -> Filebeat -> trackstack-logs-YYYY.MM.DD
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X-Tracking-ID>
 MSG

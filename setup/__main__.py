@@ -13,6 +13,12 @@ compose's env_file and Filebeat's ${VAR} expansion all read. The other generated
 beside them: kibana.env (Kibana's encryption keys) and service.env (the service's
 DEBUG_LOG_TOKEN). Re-running changes nothing and exits 0.
 
+Replicas are decided here, not in the template files: number_of_replicas is 1 when the
+cluster has more than one data node (a node can be lost without losing a document: README,
+"Scaling out") and 0 on one node (a replica could never be assigned there, leaving the
+cluster yellow). Existing indices get the same value; re-running after the node count changed
+updates both.
+
 Where roles and users live depends on the Elasticsearch:
 - compose (full distribution): in the security index, created through the security API.
 - native (the integ-test-zip): that zip lacks the analysis-common module the security index
@@ -21,7 +27,8 @@ Where roles and users live depends on the Elasticsearch:
   that each user authenticates and holds its roles' privileges.
 
 Environment (default):
-    ES_URL            http://127.0.0.1:9200
+    ES_URL            http://127.0.0.1:9200; a cluster's nodes comma-separated (the client
+                      then uses them all and retries a request on another node)
     ELASTIC_PASSWORD  else read from <SECRETS_DIR>/elastic.env; with neither, no credentials
                       are sent (fine for a cluster with security off)
     SECRETS_DIR       <repo>/.secrets
@@ -169,6 +176,19 @@ def file_realm_files(
     }
 
 
+def replicas_for(data_nodes: int) -> int:
+    """number_of_replicas for a cluster of ``data_nodes``: one copy more than the primary as
+    soon as another node can hold it (Elasticsearch never puts both on one node)."""
+    return 1 if data_nodes > 1 else 0
+
+
+def with_replicas(body: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """A copy of an index template body with template.settings.number_of_replicas set."""
+    template = body.get("template", {})
+    settings = {**template.get("settings", {}), "number_of_replicas": replicas}
+    return {**body, "template": {**template, "settings": settings}}
+
+
 def required_privileges(roles: dict[str, dict[str, Any]], role_names: list[str]) -> dict[str, Any]:
     """A has_privileges request body asking for everything the named roles grant."""
     cluster: list[str] = []
@@ -239,7 +259,8 @@ def say(message: str) -> None:
 
 def connect(es_url: str, username: str, password: str | None) -> Elasticsearch:
     auth = (username, password) if password else None
-    return Elasticsearch(es_url, basic_auth=auth, request_timeout=15)
+    hosts = [url.strip() for url in es_url.split(",") if url.strip()]
+    return Elasticsearch(hosts, basic_auth=auth, request_timeout=15)
 
 
 def wait_for_elasticsearch(es: Elasticsearch, settings: Settings) -> str:
@@ -357,8 +378,19 @@ def run(settings: Settings) -> None:
     secured = security_enabled(es)
     say(f"Elasticsearch at {settings.es_url} is {status}; security {'on' if secured else 'off'}")
 
+    data_nodes = int(es.cluster.health()["number_of_data_nodes"])
+    replicas = replicas_for(data_nodes)
+    say(f"{data_nodes} data node(s): number_of_replicas {replicas}")
     for name, body in settings.load("templates").items():
+        body = with_replicas(body, replicas)
         say(f"index template {name}: {put_template(es, name, body)}")
+        # The template shapes new indices only; today's may exist already.
+        es.indices.put_settings(
+            index=",".join(body["index_patterns"]),
+            settings={"index.number_of_replicas": replicas},
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        )
     if not secured:
         say("security is off: no roles or users to set up")
         return

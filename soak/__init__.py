@@ -3,6 +3,7 @@
 While ``python -m loadgen load`` sends the mix at a steady rate, one run injects, in order:
 
 1. Elasticsearch stopped for ``--es-outage`` seconds, then started (native/elasticsearch.sh);
+   with ``--es-node I`` only node I of a cluster (``ES_NODES``), the others keep serving;
 2. Filebeat killed with SIGKILL, started again ``--filebeat-down`` seconds later;
 3. the service's log files rotated ``--rotations`` times, evenly over the whole load, so
    some rotations land inside the faults above (native/service.sh rotate: rename + SIGUSR1);

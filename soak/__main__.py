@@ -130,7 +130,8 @@ def run(options: Options) -> int:
             load_dir = next(folder.glob("*/run.json")).parent
             watch.follow(load_dir / manifest.MANIFEST)
             watch.start()
-            _wait_for("request from the load", lambda: watch.first_sent_ms(), 60, 0.05)
+            # Locust's start-up alone took over 60 s on a 2-core box at load average 20.
+            _wait_for("request from the load", lambda: watch.first_sent_ms(), 120, 0.05)
             soak.t0_ms = watch.first_sent_ms() or now_ms()
             say(
                 f"load running ({options.rate:g} req/s for {options.duration_s} s, log:"
@@ -183,6 +184,11 @@ def _parser() -> argparse.ArgumentParser:
         "--es-outage", type=float, default=60.0, help="seconds Elasticsearch stays stopped (60)"
     )
     parser.add_argument(
+        "--es-node",
+        type=int,
+        help="stop only this node of a cluster (ES_NODES=2 make native-up; 1 = the second)",
+    )
+    parser.add_argument(
         "--es-at", type=float, default=30.0, help="seconds into the load it is stopped (30)"
     )
     parser.add_argument(
@@ -231,6 +237,7 @@ def _run(args: argparse.Namespace) -> int:
                 duration_s=args.duration,
                 es_at_s=args.es_at,
                 es_outage_s=args.es_outage,
+                es_node=args.es_node,
                 filebeat_down_s=args.filebeat_down,
                 rotations=args.rotations,
                 bursts=args.bursts,

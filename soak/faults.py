@@ -45,6 +45,7 @@ class Options:
     duration_s: int = 300
     es_at_s: float = 30.0
     es_outage_s: float = 60.0
+    es_node: int | None = None  # stop only this node of a cluster (native/elasticsearch.sh stop I)
     filebeat_down_s: float = 5.0
     rotations: int = 12
     bursts: int = 3
@@ -303,10 +304,12 @@ class Soak:
         say(f"[{(now_ms() - self.t0_ms) / 1000:5.1f}s] {text}")
 
     def es_outage(self) -> None:
-        self.announce(f"stopping Elasticsearch for {self.options.es_outage_s:g} s")
+        node = self.options.es_node
+        what = "Elasticsearch" if node is None else f"Elasticsearch node {node}"
+        self.announce(f"stopping {what} for {self.options.es_outage_s:g} s")
         start = now_ms()
         self.es_down = True
-        self.native("elasticsearch.sh", "stop")
+        self.native("elasticsearch.sh", "stop", *([] if node is None else [str(node)]))
         stopped = now_ms()
         self.sleep_until(start + self.options.es_outage_s * 1000)
         restart = now_ms()
@@ -318,7 +321,8 @@ class Soak:
                 "es-outage",
                 start,
                 end,
-                f"stopped in {(stopped - start) / 1000:.1f} s, start issued after"
+                ("" if node is None else f"node {node} ")
+                + f"stopped in {(stopped - start) / 1000:.1f} s, start issued after"
                 f" {(restart - start) / 1000:.1f} s, answering {(end - restart) / 1000:.1f} s"
                 " later",
             )

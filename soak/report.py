@@ -88,7 +88,11 @@ def fault_rows(
         timed = [f for f in same if kind != "rotation" or not _inside(f.start_ms, busy)]
         title = TITLES.get(kind, kind) + (f" x{len(same)}" if len(same) > 1 else "")
         if kind == "es-outage":
-            title = f"Elasticsearch down {(same[0].end_ms - same[0].start_ms) / 1000:.0f} s"
+            # "node I stopped in ...": one node of a cluster (--es-node), the rest served
+            note = same[0].note
+            node = " ".join(note.split()[:2]) if note.startswith("node ") else ""
+            title = f"Elasticsearch {node + ' ' if node else ''}down"
+            title += f" {(same[0].end_ms - same[0].start_ms) / 1000:.0f} s"
         rows.append(
             _row(
                 title,

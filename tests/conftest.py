@@ -43,5 +43,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.relative_to(tests).parts[0]
         if tier in TIERS:
             item.add_marker(tier)
-        if tier == "e2e" and item.path.name == "test_soak.py":
+        if tier == "e2e" and item.path.name in ("test_soak.py", "test_soak_cluster.py"):
             item.add_marker("soak")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bench.capacity import COMPONENTS
-from loadgen.elastic import REPO
+from setup.project import REPO
 from tests.helpers import Stack
 
 SHORT = ("--rates", "20", "40", "--duration", "10", "--settle", "5")

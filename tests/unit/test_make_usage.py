@@ -34,6 +34,11 @@ USAGE = [
     ),
     pytest.param(["trace"], "usage: make trace ID=<tracking ID>", id="trace-without-ID"),
     pytest.param(["kibana"], "usage: make kibana ID=<tracking id>", id="kibana-without-ID"),
+    pytest.param(
+        ["load-worker"],
+        "usage: make load-worker MASTER=<host of make load>",
+        id="load-worker-without-MASTER",
+    ),
 ]
 # The (target, variable) pairs the table above covers.
 COVERED = {
@@ -42,6 +47,7 @@ COVERED = {
     ("lab-check", "ANSWER"),
     ("trace", "ID"),
     ("kibana", "ID"),
+    ("load-worker", "MASTER"),
 }
 
 

@@ -108,3 +108,16 @@ def test_make_native_status_ends_without_a_make_error() -> None:
     )
     assert result.returncode == 0 and "make: ***" not in result.stderr, result.stderr
     assert [m[1] for m in map(LINE.match, result.stdout.splitlines()) if m] == PIECES
+
+
+def test_status_of_a_stopped_two_node_cluster(root: Path) -> None:
+    """A remembered ES_NODES=2: both nodes and both esfronts, with node 1's ports 9203/9202."""
+    (root / ".run" / "elasticsearch").mkdir(parents=True)
+    (root / ".run" / "elasticsearch" / "nodes").write_text("2\n")
+    result = stack(root, "status")
+    assert result.returncode == 3, result.stderr
+    lines = [LINE.match(line) for line in result.stdout.splitlines()]
+    assert all(lines), result.stdout
+    found = {m[1]: m[4] for m in lines if m}
+    assert found["elasticsearch-1"] == "9203" and found["esfront-1"] == "9202"
+    assert list(found)[:4] == ["elasticsearch", "esfront", "elasticsearch-1", "esfront-1"]

@@ -60,3 +60,42 @@ def test_headless_command_holds_the_run_time_and_writes_reports(tmp_path: Path) 
     assert f"--html {tmp_path / 'R' / 'report.html'}" in joined
     ui = load.locust_command(load.Options(20, 30, "http://s:1", tmp_path, ui=True), tmp_path, 20, 1)
     assert "--headless" not in ui and "--web-port" in ui
+
+
+@pytest.mark.parametrize(
+    ("ui", "remote", "expected", "absent"),
+    [
+        pytest.param(
+            False, 0, ["--master", "--expect-workers 2", "--run-seconds 30"], "--run-time",
+            id="headless-2-workers",
+        ),
+        pytest.param(False, 3, ["--master", "--expect-workers 5"], "--run-time", id="remote"),
+        pytest.param(True, 0, ["--master", "--web-port", "--expect-workers 2"], "--headless",
+                     id="web-ui-with-workers"),
+    ],
+)  # fmt: skip
+def test_distributed_command_runs_a_master(
+    tmp_path: Path, ui: bool, remote: int, expected: list[str], absent: str
+) -> None:
+    """WORKERS=2: the master waits for all workers; headless, the locustfile ends the run
+    (--run-seconds, so the workers' last records arrive) instead of Locust's --run-time."""
+    options = load.Options(20, 30, "http://s:1", tmp_path, ui=ui, workers=2, remote_workers=remote)
+    joined = " ".join(load.locust_command(options, tmp_path / "R", 20, 1.0))
+    for part in expected:
+        assert part in joined
+    assert absent not in joined
+    assert "--master-bind-host 127.0.0.1" in joined
+
+
+def test_one_process_has_no_master(tmp_path: Path) -> None:
+    """WORKERS unset (0) is today's single process: no --master, Locust's own --run-time."""
+    options = load.Options(20, 30, "http://s:1", tmp_path)
+    command = load.locust_command(options, tmp_path / "R", 20, 1.0)
+    assert "--master" not in command and "--run-seconds" not in command
+
+
+def test_worker_command_points_at_the_master() -> None:
+    """A worker only needs the master's address: host, users and pacing come from it."""
+    command = " ".join(load.worker_command("10.0.0.5", 5557))
+    assert "--worker --master-host 10.0.0.5 --master-port 5557" in command
+    assert "--users" not in command and "--host" not in command

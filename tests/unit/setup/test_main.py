@@ -311,3 +311,22 @@ def test_stamped_adds_hash_without_touching_the_input() -> None:
         "owner": "trackstack",
         setup.SOURCE_HASH_KEY: setup.source_hash(body),
     }
+
+
+@pytest.mark.parametrize(
+    ("data_nodes", "replicas"),
+    [
+        pytest.param(1, 0, id="one-node"),
+        pytest.param(2, 1, id="two-nodes"),
+        pytest.param(3, 1, id="three-nodes"),
+    ],
+)
+def test_replicas_follow_the_data_nodes(
+    template: dict[str, Any], data_nodes: int, replicas: int
+) -> None:
+    """One replica as soon as a second data node can hold it; the rest of the body unchanged."""
+    body = setup.with_replicas(template, setup.replicas_for(data_nodes))
+    assert body["template"]["settings"]["number_of_replicas"] == replicas
+    assert body["template"]["settings"]["number_of_shards"] == 1
+    assert body["template"]["mappings"] == template["template"]["mappings"]
+    assert template["template"]["settings"]["number_of_replicas"] == 0  # a copy, not changed
