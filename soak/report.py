@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from loadgen import deadletter, manifest, report
+from loadgen.manifest import Record
 from soak.faults import Fault, Options, Recovery, Soak, Watch, ids_in, recovery
 from soak.ledger import SHOW_LOST, Ledger, Tally
 
@@ -142,6 +143,12 @@ def _row(title: str, when: str, tally: Tally, undecodable: int, recovered: str) 
 HEADER = ("fault", "window s", "IDs", "lines", "docs", "lost", "dup", "undecodable", "recovery")
 
 
+def _load_seconds(records: Sequence[Record]) -> float:
+    """From the first request sent to the last: the load lasts as long as the faults need."""
+    sent = [r.sent_ms for r in records]
+    return max((max(sent) - min(sent)) / 1000, 1.0) if sent else 1.0
+
+
 def summary(
     options: Options, folder: Path, load_dir: Path, soak: Soak, watch: Watch, ledger: Ledger
 ) -> list[str]:
@@ -158,7 +165,8 @@ def summary(
     cut = sum(lines.cut.values())
     out = [
         f"soak {manifest.shown(folder)}: {len(load_records)} load requests"
-        f" ({len(load_records) / options.duration_s:.1f} req/s, target {options.rate:g}) +"
+        f" ({len(load_records) / _load_seconds(load_records):.1f} req/s,"
+        f" target {options.rate:g}) +"
         f" {len(soak.bursts)} burst requests; load folder {load_dir.name}/",
         f"lines: {lines.total} written in {lines.files} files ({lines.files_rotated} rotated),"
         f" {whole.lines} of them with this run's {whole.ids} tracking IDs; {cut} cut to the"
