@@ -116,7 +116,7 @@ class TrackingMiddleware:
                 added.append((REQUEST_HEADER.lower().encode(), b"on"))
         if why is None and sampled(self.settings.debug_sample_rate):
             why = "sampled"
-        scope_state = open_scope(tracking_id)
+        scope_state = open_scope(tracking_id, trace)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

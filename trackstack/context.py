@@ -36,16 +36,20 @@ MAX_USER_ID_CHARS = 128
 class RequestScope:
     """What one request's lines share besides its ID: ``user_id`` once a handler knows it
     (``set_user``), and the DEBUG records held back until the request's outcome is known
-    (``held``: None when failure-triggered debug is off; see ``trackstack.logs``).
+    (``held``: None when failure-triggered debug is off; see ``trackstack.logs``), and its
+    ``trace`` (W3C trace context) for the lines written after the ContextVars were reset.
 
     One mutable object per request, so a server that writes the access line after the
     adapter reset the ContextVars (gunicorn) can still read it from the WSGI environ.
     """
 
-    __slots__ = ("dropped", "held", "status", "tracking_id", "user_id")
+    __slots__ = ("dropped", "held", "status", "trace", "tracking_id", "user_id")
 
-    def __init__(self, tracking_id: str | None = None, hold: bool = False) -> None:
+    def __init__(
+        self, tracking_id: str | None = None, hold: bool = False, trace: TraceContext | None = None
+    ) -> None:
         self.tracking_id = tracking_id
+        self.trace = trace
         self.user_id: str | None = None
         self.held: list[Any] | None = [] if hold else None
         self.dropped = 0  # held records refused at the bound

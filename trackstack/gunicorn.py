@@ -34,7 +34,7 @@ from trackstack import envelope
 from trackstack.context import bound, tracking_id_var
 from trackstack.errors import register_client_errors
 from trackstack.ids import HEADER, new_id
-from trackstack.logs import configure_logging, point_stdout_at, release
+from trackstack.logs import configure_logging, point_stdout_at, release, scope_fields
 from trackstack.redact import Redactor
 from trackstack.settings import Settings
 from trackstack.wsgi import ENVIRON_KEY, SCOPE_KEY
@@ -131,7 +131,7 @@ class JsonLogger(glogging.Logger):
                 "client.ip": environ.get("REMOTE_ADDR"),
                 "user_agent.original": environ.get("HTTP_USER_AGENT"),
                 "tracking_id": tracking_id,
-                "user.id": scope.user_id if scope is not None else None,
+                **(scope_fields(scope) if scope is not None else {}),
             },
         )
 

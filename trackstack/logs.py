@@ -28,6 +28,7 @@ from trackstack.context import RequestScope, scope_var, trace_var, tracking_id_v
 from trackstack.ecs import ConsoleFormatter, Datasets, EcsFormatter, event_ids
 from trackstack.redact import Redactor
 from trackstack.settings import Settings
+from trackstack.tracecontext import TraceContext
 from trackstack.writer import LineWriterHandler
 
 # Why the current request writes its DEBUG lines: "token" (X-Debug-Log with the right
@@ -129,9 +130,18 @@ class _Installed:
 _installed: _Installed | None = None
 
 
-def open_scope(tracking_id: str) -> RequestScope:
+def open_scope(tracking_id: str, trace: TraceContext | None = None) -> RequestScope:
     """A new request's scope; it holds DEBUG records if the pipeline has DEBUG_ON_FAILURE."""
-    return RequestScope(tracking_id, hold=_installed is not None and _installed.hold)
+    return RequestScope(tracking_id, hold=_installed is not None and _installed.hold, trace=trace)
+
+
+def scope_fields(scope: RequestScope) -> dict[str, str]:
+    """``trace.id``, ``span.id`` and ``user.id`` of a request, for a line written after its
+    ContextVars were reset (gunicorn's access line, the ``debug_released`` line)."""
+    fields = {"user.id": scope.user_id} if scope.user_id is not None else {}
+    if scope.trace is not None:
+        fields |= {"trace.id": scope.trace.trace_id, "span.id": scope.trace.span_id}
+    return fields
 
 
 def release(scope: RequestScope, status: int, duration_ns: int, failed: bool = False) -> bool:
@@ -163,6 +173,7 @@ def release(scope: RequestScope, status: int, duration_ns: int, failed: bool = F
             "labels.held_records": len(held),
             "labels.dropped_records": scope.dropped,
             "tracking_id": scope.tracking_id,
+            **scope_fields(scope),
         },
     )
     emit = installed.handler.emit

@@ -160,7 +160,7 @@ class TrackingMiddleware:
             environ["wsgi.input"] = CheckedInput(environ["wsgi.input"], int(length))
         added = [(HEADER, tracking_id), *trace.headers().items()]
         clock = self.clock
-        scope = environ[SCOPE_KEY] = open_scope(tracking_id)
+        scope = environ[SCOPE_KEY] = open_scope(tracking_id, trace)
         started_ns = time.perf_counter_ns() if scope.held is not None else 0
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -655,6 +655,29 @@ def test_held_debug_is_released_before_the_access_line(
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/users", id="ok"),
+        pytest.param("/api/error", id="500-with-released-debug"),
+        pytest.param("/api/slow?ms=400", id="slow-with-released-debug"),
+    ],
+)
+def test_every_line_of_a_request_carries_its_span(debug_server: Server, path: str) -> None:
+    """The access line and the debug_released line, written after the adapter reset its
+    context under gunicorn, carry the request's trace.id and span.id like its other lines
+    (the timeline nests lines by span: one without it is drawn loose)."""
+    _, headers, _ = _call(debug_server.port, "GET", path)
+    trace_id, span_id = headers["traceparent"].split("-")[1:3]
+    mine = _for(debug_server.settle(), headers["x-tracking-id"])
+    assert any(line["event"]["dataset"] == "trackstack.access" for line in mine)
+    spans = {
+        (line.get("trace", {}).get("id"), line.get("span", {}).get("id"), line["message"])
+        for line in mine
+    }
+    assert {(trace, span) for trace, span, _ in spans} == {(trace_id, span_id)}, spans
+
+
+@pytest.mark.parametrize(
     ("kind", "value", "message"),
     [
         pytest.param("service", "urllib3=LOUD", "level must be one of", id="gunicorn-bad-level"),
