@@ -146,4 +146,16 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             f'"{fragment}" is true but says nothing about the cause',
             "every failure of this kind says that; quote the part that names what went wrong",
         )
+    # A part every failure of its kind shares ("injected fault", "on GET") names no cause.
+    shared = [
+        f"{failure.error_type}: {failure.error_message}"
+        for failure in Failure.all()
+        if failure.error_message.lower() != message and fragment in failure.error_message.lower()
+    ]
+    if shared:
+        return Verdict(
+            False,
+            f'"{fragment}" is true of other failures too ({shared[0]})',
+            "quote the part that names what went wrong in this request only",
+        )
     return Verdict(True, f"{expected['error_type']}: {expected['error_message']}")

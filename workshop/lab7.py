@@ -44,7 +44,7 @@ def create(ctx: Context) -> Scenario:
     tracking_id = body["tracking_id"]
     # checkout line, ERROR line, debug_released, 2 DEBUG lines, access line
     ctx.wait_for(tracking_id, 6)
-    briefing = f"""A customer writes: "Checkout failed, twice now. The page showed this:
+    briefing = f"""A customer writes: "Checkout failed. The page showed this:
   {json.dumps(body, separators=(",", ":"))}"
 Forty other checkouts in the same minute went through. The ERROR line says only
 KeyError: 'percent'.

@@ -139,10 +139,21 @@ LAB7 = {"tracking_id": "t7", "coupon": "LEGACY-4821"}
         pytest.param(
             2,
             LAB2_INJECTED,
-            "service.faults.InjectedFault: injected fault",
+            "service.faults.InjectedFault: injected fault on GET /api/users",
             True,
             "",
             id="2-injected",
+        ),
+        pytest.param(
+            2,
+            LAB2_INJECTED,
+            "InjectedFault: injected fault",
+            False,
+            "other failures too",
+            id="2-injected-shared-part",
+        ),
+        pytest.param(
+            2, LAB2_INJECTED, "InjectedFault: on GET", False, "names what", id="2-injected-on-get"
         ),
         pytest.param(3, LAB3, "service=trackstack-orders status=200", True, "", id="3-right"),
         pytest.param(3, LAB3_FAILED, "service=orders status=500", True, "", id="3-short-name"),
