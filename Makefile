@@ -42,8 +42,8 @@ unit: ## Unit tests only (tests/unit, no servers, no stack): seconds to a couple
 	$(PY) -m pytest -m unit -q
 
 .PHONY: test
-test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; ~12 min here)
-	$(PY) -m pytest tests
+test: lint ## Everything CI runs: lint, unit, server and e2e tests (starts and stops the native stack; ~19 min here)
+	$(PY) -m pytest tests --durations=20
 
 .PHONY: native-up
 native-up: ## Start the stack without Docker: Elasticsearch, setup, 2 services, Filebeat

@@ -19,8 +19,8 @@ from tests.helpers import SERVICE, Stack
 
 def test_orders_42_timeline_in_a_browser(stack: Stack, tmp_path: Path) -> None:
     """`make trace` prints the page's URL; Chromium shows the service's request with its
-    dependency call nested inside and the orders request under that call, widths in
-    proportion to event.duration, the IDs on top, no script error."""
+    step timer inside, the dependency call inside the step and the orders request under the
+    call, widths in proportion to event.duration, the IDs on top, no script error."""
     response = requests.get(f"{SERVICE}/api/orders/42", timeout=10)
     assert response.status_code == 200
     tracking_id = response.headers["X-Tracking-ID"]
@@ -61,16 +61,19 @@ def test_orders_42_timeline_in_a_browser(stack: Stack, tmp_path: Path) -> None:
                 parent: el.dataset.parent, ms: parseFloat(el.dataset.durationMs),
                 classes: el.getAttribute('class'), width: el.getBoundingClientRect().width}))""",
         )
-        request, dependency, callee = (
+        request, step, dependency, callee = (
             next(b for b in bars if b["kind"] == "request" and not b["parent"]),
+            next(b for b in bars if b["kind"] == "step"),
             next(b for b in bars if b["kind"] == "call"),
             next(b for b in bars if b["kind"] == "request" and b["parent"]),
         )
-        assert len(bars) == 3, bars
-        assert dependency["parent"] == request["line"] and callee["parent"] == dependency["line"]
-        assert request["ms"] >= dependency["ms"] >= callee["ms"] > 0
+        # The service's step timer (trackstack.step "downstream.item") wraps the call.
+        assert len(bars) == 4, bars
+        assert step["parent"] == request["line"] and dependency["parent"] == step["line"]
+        assert callee["parent"] == dependency["line"]
+        assert request["ms"] >= step["ms"] >= dependency["ms"] >= callee["ms"] > 0
         px_per_ms = request["width"] / request["ms"]
-        for bar in (dependency, callee):
+        for bar in (step, dependency, callee):
             assert (
                 bar["width"] == px_per_ms * bar["ms"]
                 or abs(bar["width"] - px_per_ms * bar["ms"]) <= 1.0
