@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from setup.project import REPO, PollTimeout, poll_until
 
@@ -36,3 +38,26 @@ def start(
         proc.kill()
         raise SystemExit(f"{argv[-1]} did not start ({exc}); see {log}") from exc
     return proc
+
+
+# What every bench app takes from the service's gunicorn config, so only the worker class, the
+# app and the access line differ between them.
+SHARED_GUNICORN = (
+    "bind",
+    "workers",
+    "worker_connections",
+    "keepalive",
+    "control_socket_disable",
+    "timeout",
+    "graceful_timeout",
+    "accesslog",
+    "errorlog",
+    "loglevel",
+)
+
+
+def service_gunicorn_settings() -> dict[str, Any]:
+    """The SHARED_GUNICORN settings of ``service/gunicorn.conf.py``, for a bench app's config
+    (``globals().update(...)``): same bind, workers, keep-alive, timeouts and log targets."""
+    service = runpy.run_path(str(REPO / "service" / "gunicorn.conf.py"))
+    return {name: service[name] for name in SHARED_GUNICORN}

@@ -11,12 +11,10 @@ Extra environment variables:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import trackstack
 from service import config as service_config
 from service.config import ConfigError
 
@@ -26,24 +24,21 @@ __all__ = ["ConfigError", "Settings"]
 @dataclass(frozen=True)
 class Settings(service_config.Settings):
     service_name: str = "trackstack-orders"
+    # X-Debug-Log (and sampled or held debug) opens orders' own loggers
+    debug_loggers: tuple[str, ...] = ("orders",)
     workers: int = 2
     log_dir: str | None = None
     log_retention_days: int = 7
 
-    def tracking(self) -> trackstack.Settings:
-        """trackstack's settings, with orders' own loggers debuggable."""
-        return dataclasses.replace(super().tracking(), debug_loggers=("orders",))
-
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """The service's settings from ``env`` plus orders' own; ConfigError names a bad one."""
         env = os.environ if env is None else env
-        base = service_config.Settings.from_env(env)
-        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-        if not env.get("SERVICE_NAME", "").strip():
-            fields["service_name"] = cls.service_name
-        return cls(
-            **fields,
-            workers=int(service_config._float(env, "WEB_CONCURRENCY", 2, 1, 64)),
-            log_dir=env.get("LOG_DIR", "").strip() or None,
-            log_retention_days=int(service_config._float(env, "LOG_RETENTION_DAYS", 7, 1, 3650)),
-        )
+        own: dict[str, object] = {
+            "workers": int(service_config._float(env, "WEB_CONCURRENCY", 2, 1, 64)),
+            "log_dir": env.get("LOG_DIR", "").strip() or None,
+            "log_retention_days": int(service_config._float(env, "LOG_RETENTION_DAYS", 7, 1, 3650)),
+        }
+        settings = super().from_env(env, **(own | overrides))
+        assert isinstance(settings, cls)
+        return settings

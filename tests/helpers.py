@@ -7,8 +7,10 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shlex
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -109,6 +111,22 @@ def record(
 
 SERVICE = "http://127.0.0.1:8000"
 ORDERS = "http://127.0.0.1:8001"
+
+
+# `python -m loadgen verify`'s verdict line
+VERIFIED = re.compile(r"verified (\d+)/(\d+) tracking IDs")
+
+
+def loadgen(*args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
+    """``python -m loadgen <args>`` in the repository (load, verify, trace), its output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadgen", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 def native(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:

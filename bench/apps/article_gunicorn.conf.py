@@ -3,23 +3,9 @@
 Shared settings (bind, workers, keep-alive, timeouts) are the service's, as for the bare app.
 """
 
-import runpy
-from pathlib import Path
+from bench.serve import service_gunicorn_settings
 
-_service = runpy.run_path(str(Path(__file__).resolve().parents[2] / "service" / "gunicorn.conf.py"))
-for _name in (
-    "bind",
-    "workers",
-    "worker_connections",
-    "keepalive",
-    "control_socket_disable",
-    "timeout",
-    "graceful_timeout",
-    "accesslog",
-    "errorlog",
-    "loglevel",
-):
-    globals()[_name] = _service[_name]
+globals().update(service_gunicorn_settings())
 
 wsgi_app = "bench.apps.article:create_app()"
 worker_class = "gevent"

@@ -10,30 +10,14 @@ tracking ID found by the unchanged `make verify`.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 from loadgen import manifest
 from loadgen.mix import SEQ_BLOCK
-from setup.project import REPO
-from tests.helpers import Stack
+from tests.helpers import VERIFIED, Stack, loadgen
 
 RATE, DURATION, WORKERS = 60, 20, 2
-VERIFIED = re.compile(r"verified (\d+)/(\d+) tracking IDs")
-
-
-def loadgen(*args: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
 
 
 def test_two_workers_hold_the_rate_and_every_id_is_verified(stack: Stack, tmp_path: Path) -> None:
@@ -41,6 +25,7 @@ def test_two_workers_hold_the_rate_and_every_id_is_verified(stack: Stack, tmp_pa
     result = loadgen(
         *("load", "--rate", str(RATE), "--duration", str(DURATION)),
         *("--workers", str(WORKERS), "--runs-dir", str(tmp_path), "--no-watch", "--settle", "0"),
+        timeout_s=240,
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     folder = manifest.latest_run(tmp_path)

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,21 +19,9 @@ from loadgen import manifest
 from loadgen.elastic import connect
 from loadgen.verify import search_mentions
 from setup.project import REPO, poll_until
-from tests.helpers import SERVICE, Stack
+from tests.helpers import SERVICE, VERIFIED, Stack, loadgen
 
 RATE, DURATION = 20, 20
-VERIFIED = re.compile(r"verified (\d+)/(\d+) tracking IDs")
-
-
-def loadgen(*args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:

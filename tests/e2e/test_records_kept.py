@@ -12,8 +12,6 @@ _meta and in README "When a line does not fit the mapping".
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +26,7 @@ import requests
 from loadgen import deadletter, manifest
 from loadgen.trace import field
 from setup.project import INDEX_PATTERN, REPO, poll_until
-from tests.helpers import SERVICE, Stack
+from tests.helpers import SERVICE, Stack, loadgen
 
 LOGS = REPO / ".run" / "logs"
 RUN = uuid.uuid4().hex[:8]
@@ -299,11 +297,6 @@ def test_verify_tools_find_a_dead_lettered_line_by_its_id(landed: Landed, stack:
     assert set(found) == {row.tracking_id for row in dead_rows}
     # A prefix of a real ID matches the phrase but is not that ID.
     assert deadletter.find(reader, [f"rec-{RUN}"]) == {}
-
-
-def loadgen(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "loadgen", *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 def test_trace_shows_a_dead_lettered_line(landed: Landed) -> None:
