@@ -72,13 +72,25 @@ LOAD_TAIL_S = 5.0
 def _end_load(load: subprocess.Popen[bytes], t0_ms: float, duration_s: float) -> None:
     """Lets the load run --duration seconds, and longer while faults were under way (each
     fault's window must see requests, or it proves nothing), then ends it as Ctrl-C does
-    (loadgen writes its manifest and summary on SIGINT)."""
+    (loadgen writes its manifest and summary on SIGTERM as on SIGINT)."""
     ends_s = max(t0_ms / 1000 + duration_s, time.time() + LOAD_TAIL_S)
     with contextlib.suppress(subprocess.TimeoutExpired):
         load.wait(timeout=max(0.0, ends_s - time.time()))
         return  # it ended by itself (its cap, or a failure the ledger will show)
-    load.send_signal(signal.SIGINT)
-    load.wait(timeout=120)
+    stop_load(load)
+
+
+def stop_load(load: subprocess.Popen[bytes]) -> None:
+    """Ends the load as Ctrl-C does, with SIGTERM, which loadgen handles the same way. Not
+    SIGINT: a soak started in the background (CI, `&` in a non-interactive shell) passes on
+    SIGINT ignored, and a Python process that starts with it ignored never raises
+    KeyboardInterrupt (seen: the load ran on past its end)."""
+    load.send_signal(signal.SIGTERM)
+    try:
+        load.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        load.kill()
+        load.wait()
 
 
 def _load_command(options: Options, folder: Path) -> list[str]:
@@ -168,7 +180,7 @@ def run(options: Options) -> int:
             _end_load(load, soak.t0_ms, options.duration_s)
         except (KeyboardInterrupt, SoakError) as exc:
             halt.set()
-            load.send_signal(signal.SIGINT)
+            load.send_signal(signal.SIGTERM)  # as Ctrl-C; see stop_load
             say(f"stopping: {str(exc) or 'interrupted'}; restoring what was stopped")
             soak.restore()
             try:
