@@ -8,23 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import trackstack
+from trackstack.settings import ConfigError, number
 
-
-class ConfigError(ValueError):
-    """A setting has a value the service cannot use; the message names it."""
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={raw!r} must be between {lo:g} and {hi:g}")
-    return value
+__all__ = ["ConfigError", "Settings", "number"]
 
 
 @dataclass(frozen=True)
@@ -58,16 +44,13 @@ class Settings(trackstack.Settings):
             "downstream_url": (
                 env.get("DOWNSTREAM_URL", "").strip() or f"http://127.0.0.1:{port}"
             ).rstrip("/"),
-            "downstream_timeout_s": _float(env, "DOWNSTREAM_TIMEOUT_S", 5.0, 0.1, 60),
-            "fault_error_rate": _float(env, "FAULT_ERROR_RATE", 0.0, 0.0, 1.0),
-            "fault_latency_ms": int(_float(env, "FAULT_LATENCY_MS", 0, 0, 60_000)),
-            "db_latency_ms": int(_float(env, "DB_LATENCY_MS", 100, 0, 60_000)),
-            "max_body_bytes": int(_float(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024**2)),
+            "downstream_timeout_s": number(env, "DOWNSTREAM_TIMEOUT_S", 5.0, 0.1, 60),
+            "fault_error_rate": number(env, "FAULT_ERROR_RATE", 0.0, 0.0, 1.0),
+            "fault_latency_ms": int(number(env, "FAULT_LATENCY_MS", 0, 0, 60_000)),
+            "db_latency_ms": int(number(env, "DB_LATENCY_MS", 100, 0, 60_000)),
+            "max_body_bytes": int(number(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024**2)),
             "login_token_key": env.get("LOGIN_TOKEN_KEY") or secrets.token_hex(32),
         }
-        try:
-            settings = super().from_env(env, **(demo | overrides))
-        except trackstack.ConfigError as exc:
-            raise ConfigError(str(exc)) from None
+        settings = super().from_env(env, **(demo | overrides))
         assert isinstance(settings, cls)
         return settings

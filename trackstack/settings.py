@@ -19,7 +19,9 @@ class ConfigError(ValueError):
     """A setting has a value trackstack cannot use; the message names the variable."""
 
 
-def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+def number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    """``env[name]`` as a number in ``lo..hi`` (``default`` if unset or blank); ConfigError
+    naming the variable otherwise. Shared with applications' own settings (the demo's)."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -161,7 +163,7 @@ class Settings:
             # Lines above PIPE_BUF are still written whole: the writer serializes them
             # across the processes that share the output (trackstack/writer.py).
             "log_max_line_bytes": int(
-                _number(env, "LOG_MAX_LINE_BYTES", MAX_LINE_BYTES, 1024, MAX_LINE_BYTES)
+                number(env, "LOG_MAX_LINE_BYTES", MAX_LINE_BYTES, 1024, MAX_LINE_BYTES)
             ),
             "log_file": env.get("LOG_FILE", "").strip() or None,
             "debug_log_token": env.get("DEBUG_LOG_TOKEN") or None,
@@ -181,9 +183,9 @@ def debug_settings(env: Mapping[str, str]) -> dict[str, object]:
     """
     return {
         "log_levels": parse_log_levels(env.get("LOG_LEVELS", "")),
-        "debug_sample_rate": _number(env, "DEBUG_SAMPLE_RATE", 0.0, 0.0, 1.0),
+        "debug_sample_rate": number(env, "DEBUG_SAMPLE_RATE", 0.0, 0.0, 1.0),
         "debug_on_failure": _flag(env, "DEBUG_ON_FAILURE"),
-        "debug_slow_ms": int(_number(env, "DEBUG_SLOW_MS", 0, 0, 3_600_000)),
-        "debug_held_per_request": int(_number(env, "DEBUG_HELD_PER_REQUEST", 200, 1, 100_000)),
-        "debug_held_per_worker": int(_number(env, "DEBUG_HELD_PER_WORKER", 5000, 1, 1_000_000)),
+        "debug_slow_ms": int(number(env, "DEBUG_SLOW_MS", 0, 0, 3_600_000)),
+        "debug_held_per_request": int(number(env, "DEBUG_HELD_PER_REQUEST", 200, 1, 100_000)),
+        "debug_held_per_worker": int(number(env, "DEBUG_HELD_PER_WORKER", 5000, 1, 1_000_000)),
     }
