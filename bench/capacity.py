@@ -23,6 +23,7 @@ except the step's own holding rule above.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -32,6 +33,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from setup.project import PollTimeout, poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / ".run"
@@ -126,18 +129,22 @@ def account(run_dir: Path, since: Any) -> dict[str, Any]:
     expected = expected_by_id(records)
     es = connect()
     since_ms = min(r.sent_ms for r in records) - 60_000
-    deadline = time.monotonic() + 60
-    while True:  # late arrivals: wait until every line is accounted for, or 60 s
+    items = list(expected.values())
+    counted: list[Any] = []
+
+    def balanced() -> bool:
         lines = soak_ledger.read_lines(set(expected), since)
-        items = list(expected.values())
         found: dict[str, Any] = {}
         for start in range(0, len(items), BATCH):
             found |= soak_ledger.search_found(es, items[start : start + BATCH], since_ms)
-        balance = soak_ledger.balances(expected, lines, found)
-        tally = soak_ledger.Tally.of(balance, list(expected))
-        if (tally.lost_ids == 0 and tally.duplicated == 0) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+        tally = soak_ledger.Tally.of(soak_ledger.balances(expected, lines, found), list(expected))
+        counted[:] = [lines, tally]
+        return tally.lost_ids == 0 and tally.duplicated == 0
+
+    # Late arrivals: count until every line is accounted for, or 60 s; the last count stands.
+    with contextlib.suppress(PollTimeout):
+        poll_until(balanced, 60, "every line accounted for", every_s=2, retry_on=())
+    lines, tally = counted
     tts = report.Spread.of(
         list(report.time_to_searchable_s(records, manifest.read_sightings(run_dir)).values())
     )
