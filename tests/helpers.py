@@ -248,3 +248,28 @@ class AsgiClient:
                 return await client.get(path, headers=headers)
 
         return asyncio.run(call())
+
+
+def long_trace_depth(target: int = 44 * 1024) -> int:
+    """How many levels deep /api/error must fail (service/api.py ``_fail_deep``) for a stack
+    trace of about ``target`` bytes from this checkout.
+
+    Every frame names service/api.py by its full path, so the bytes per level follow where
+    the checkout lives (a fixed depth of 240 gave 47 KB under /work/main and over 48 KiB in
+    a CI checkout with a longer path). Measured here by failing 10 and 20 levels deep; the
+    default leaves 20 KiB under the service's 64 KiB line bound for the JSON around it and
+    Flask's own frames.
+    """
+    import traceback
+
+    from service.api import MAX_ERROR_DEPTH, _fail_deep
+
+    def size(depth: int) -> int:
+        try:
+            _fail_deep(depth, "measure")
+        except RuntimeError as exc:
+            return len("".join(traceback.format_exception(exc)).encode())
+        raise AssertionError("_fail_deep returned")
+
+    per_level = (size(20) - size(10)) / 10
+    return min(MAX_ERROR_DEPTH, round(target / per_level))

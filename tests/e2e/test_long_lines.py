@@ -13,13 +13,13 @@ from typing import Any
 import requests
 
 from setup.project import poll_until
-from tests.helpers import SERVICE, Stack
+from tests.helpers import SERVICE, Stack, long_trace_depth
 
-DEPTH = 240  # levels deep: about 44 KiB of stack trace (service/api.py, /api/error)
+DEPTH = long_trace_depth()  # levels deep for about 44 KiB of stack trace from this checkout
 
 
 def test_a_40_kib_traceback_is_one_whole_document(stack: Stack) -> None:
-    """/api/error?depth=240 under concurrent traffic: exactly one ERROR document for its ID,
+    """/api/error?depth=DEPTH (about 44 KiB of trace) under concurrent traffic: exactly one ERROR document for its ID,
     error.stack_trace >= 40 KiB, uncut, from its Traceback line to the exception, and every
     other request's lines still there."""
     tracking_id = f"e2e-long-{uuid.uuid4().hex[:12]}"
