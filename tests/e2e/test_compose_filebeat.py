@@ -57,7 +57,8 @@ class Sample:
 
 def service_traceback_line(tracking_id: str) -> str:
     """The ERROR line the service writes for /api/error?depth=DEPTH: its own formatter and
-    default line bound (64 KiB), a real stack trace over 40 KiB, so at least three Docker messages."""
+    default line bound (64 KiB), a real stack trace over 40 KiB, so at least three Docker
+    messages."""
     from service.api import _fail_deep
 
     try:

@@ -19,9 +19,9 @@ DEPTH = long_trace_depth()  # levels deep for about 44 KiB of stack trace from t
 
 
 def test_a_40_kib_traceback_is_one_whole_document(stack: Stack) -> None:
-    """/api/error?depth=DEPTH (about 44 KiB of trace) under concurrent traffic: exactly one ERROR document for its ID,
-    error.stack_trace >= 40 KiB, uncut, from its Traceback line to the exception, and every
-    other request's lines still there."""
+    """/api/error?depth=DEPTH (about 44 KiB of trace) under concurrent traffic: exactly one
+    ERROR document for its ID, error.stack_trace >= 40 KiB, uncut, from its Traceback line to
+    the exception, and every other request's lines still there."""
     tracking_id = f"e2e-long-{uuid.uuid4().hex[:12]}"
     others = [f"e2e-long-other-{n}-{uuid.uuid4().hex[:8]}" for n in range(40)]
 
