@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,9 @@ def tree_cpu(pids: Iterable[int]) -> dict[int, float]:
     return {pid: cpu_seconds(pid) for root in pids for pid in tree(root)}
 
 
-def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any]:
+def step(
+    rate: float, duration: int, runs: Path, settle: float, entries: Sequence[str] = ()
+) -> dict[str, Any]:
     """One load run at ``rate``; CPU is measured over the middle of its sending window (from
     3 s after Locust starts to 2 s before it stops), when the rate is steady."""
     from soak import ledger as soak_ledger
@@ -181,6 +183,7 @@ def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any
     before_dirs = set(runs.iterdir()) if runs.exists() else set()
     command = [sys.executable, "-m", "loadgen", "load", "--rate", str(rate)]
     command += ["--duration", str(duration), "--settle", str(settle), "--runs-dir", str(runs)]
+    command += ["--entries", *entries] if entries else []
     with (runs / f"load-{rate:g}.log").open("w") as log:
         load = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(5)  # Python and Locust start, users ramp up
@@ -200,6 +203,7 @@ def step(rate: float, duration: int, runs: Path, settle: float) -> dict[str, Any
     }
     run_dir = latest_run(runs, before_dirs)
     result: dict[str, Any] = {"target_rate": rate, "duration_s": duration}
+    result["entries"] = list(entries) or "all"
     result |= account(run_dir, since)
     result["cpu_share"] = {k: round(v, 3) for k, v in share.items()}
     # Everything else the machine ran meanwhile (other stacks, tests): what was left to us.
@@ -275,15 +279,29 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=10.0)
     parser.add_argument("--tts-p95", type=float, default=2.0, help="seconds (2)")
     parser.add_argument("--out", type=Path, help="folder for the results (runs/capacity-<time>)")
+    parser.add_argument(
+        "--entries",
+        nargs="+",
+        default=[],
+        metavar="ENTRY",
+        help="only these rows of the traffic mix (all), e.g. health: the service's cheapest path",
+    )
     args = parser.parse_args()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or ROOT / "runs" / f"capacity-{stamp}"
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
+    from loadgen import mix
+
+    try:
+        traffic = ", ".join(entry.name for entry in mix.only(args.entries))
+    except ValueError as exc:
+        raise SystemExit(f"capacity: {exc}") from exc
     print(f"capacity: {os.cpu_count()} CPUs; steps {args.rates} x {args.duration} s; into {out}")
+    print(f"capacity: traffic {'the full mix' if not args.entries else traffic}")
     results: list[dict[str, Any]] = []
     for rate in args.rates:
-        results.append(step(rate, args.duration, runs, args.settle))
+        results.append(step(rate, args.duration, runs, args.settle, args.entries))
         rows = table(results, args.tts_p95)
         print("\n".join(rows if len(results) == 1 else rows[-1:]), flush=True)
         (out / "capacity.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -291,7 +309,7 @@ def main() -> int:
     best = max(held, key=lambda r: r["target_rate"]) if held else None
     lines = [
         f"capacity of the native stack, {os.cpu_count()} CPUs, {args.duration} s steps"
-        f" (CPU share: cores, from /proc/<pid>/stat)",
+        f" (CPU share: cores, from /proc/<pid>/stat); traffic: {traffic}",
         *table(results, args.tts_p95),
         "",
     ]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadgen import cli, manifest
+from loadgen import cli, manifest, mix
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to keep watching for IDs not yet searchable after the last request (20)",
     )
     load.add_argument("--no-watch", action="store_true", help="do not poll Elasticsearch")
+    load.add_argument(
+        "--entries",
+        nargs="+",
+        default=[],
+        choices=[entry.name for entry in mix.MIX],
+        metavar="ENTRY",
+        help="send only these rows of the mix, e.g. health names (all; README 'The traffic mix')",
+    )
     load.add_argument("--runs-dir", type=Path, help="where run folders go (RUNS_DIR, runs/)")
     load.add_argument(
         "--workers",
@@ -88,6 +96,7 @@ def _run(args: argparse.Namespace) -> int:
                     watch=not args.no_watch,
                     workers=max(0, args.workers),
                     remote_workers=max(0, args.remote_workers),
+                    entries=tuple(args.entries),
                 )
             )
         if args.command == "load-worker":

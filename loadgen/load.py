@@ -53,6 +53,7 @@ class Options:
     watch: bool = True
     workers: int = 0  # local Locust worker processes; 0 = one process, no master
     remote_workers: int = 0  # more workers the master waits for (make load-worker)
+    entries: tuple[str, ...] = ()  # rows of loadgen.mix.MIX to send; () = all
 
 
 def service_url() -> str:
@@ -205,6 +206,8 @@ def locust_command(options: Options, run_dir: Path, users: int, user_rate: float
         "--loglevel",
         "WARNING",
     ]
+    if options.entries:
+        command += ["--entries", ",".join(options.entries)]
     distributed = options.workers + options.remote_workers > 0
     if distributed:
         bind_host, port = master_address()

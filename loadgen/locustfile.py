@@ -111,6 +111,9 @@ def _arguments(parser: Any) -> None:
     parser.add_argument("--run-id", default="", help="names client-chosen tracking IDs")
     parser.add_argument("--user-rate", type=float, default=1.0, help="requests/s per user")
     parser.add_argument(
+        "--entries", default="", help="comma-separated rows of the mix to send (all)"
+    )
+    parser.add_argument(
         "--run-seconds",
         type=float,
         default=0,
@@ -177,7 +180,8 @@ class SyntheticUser(FastHttpUser):
         self.period = 1 / (options.user_rate if options else 1.0)
         self.run_id = (options.run_id if options else "") or manifest.run_id()
         self.token = mix.debug_token()
-        self.entries = mix.enabled(self.token)
+        names = [name for name in (options.entries if options else "").split(",") if name]
+        self.entries = mix.enabled(self.token, mix.only(names))
         self.rng = random.Random()  # noqa: S311 - traffic shape, not security
         # Locust starts all users at once; spreading their first requests over one period
         # turns "N requests at each full second" into a steady stream.

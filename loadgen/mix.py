@@ -93,6 +93,22 @@ def debug_token() -> str | None:
     )
 
 
+def only(names: Sequence[str], mix: Sequence[Entry] = MIX) -> tuple[Entry, ...]:
+    """The rows of ``mix`` named in ``names`` (all of them when ``names`` is empty), in the
+    mix's order and with their weights; ``ValueError`` names any unknown row.
+
+    For runs that measure one part of the service (``make load ENTRIES=health``,
+    ``bench.capacity --entries``); `make verify` checks each request against its own row.
+    """
+    known = {entry.name for entry in mix}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown mix entries {', '.join(unknown)}; the mix has {', '.join(sorted(known))}"
+        )
+    return tuple(entry for entry in mix if not names or entry.name in names)
+
+
 def enabled(token: str | None, mix: Sequence[Entry] = MIX) -> tuple[Entry, ...]:
     """The entries this run sends: debug rows need the service's DEBUG_LOG_TOKEN."""
     return tuple(entry for entry in mix if token or not entry.debug)

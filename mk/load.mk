@@ -7,15 +7,17 @@ RATE ?= 20
 DURATION ?= 30
 WORKERS ?= 0
 REMOTE_WORKERS ?= 0
+# ENTRIES="health names": only those rows of the traffic mix (README, "The traffic mix")
+ENTRIES ?=
 LOADGEN ?= $(PY) -m loadgen
 
 .PHONY: load
 load: ## Synthetic traffic, RATE req/s for DURATION s (20, 30), WORKERS Locust workers (0); writes runs/<UTC time>/
-	$(LOADGEN) load --rate $(RATE) --duration $(DURATION) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS)
+	$(LOADGEN) load --rate $(RATE) --duration $(DURATION) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS) $(if $(ENTRIES),--entries $(ENTRIES))
 
 .PHONY: load-ui
 load-ui: ## The same traffic from Locust's web UI on http://127.0.0.1:8089 (Ctrl-C ends the run)
-	$(LOADGEN) load --ui --rate $(RATE) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS)
+	$(LOADGEN) load --ui --rate $(RATE) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS) $(if $(ENTRIES),--entries $(ENTRIES))
 
 .PHONY: load-worker
 load-worker: ## One more Locust worker, on another machine, for a master: make load-worker MASTER=<host>

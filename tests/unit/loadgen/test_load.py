@@ -60,6 +60,14 @@ def test_headless_command_holds_the_run_time_and_writes_reports(tmp_path: Path) 
     assert f"--html {tmp_path / 'R' / 'report.html'}" in joined
     ui = load.locust_command(load.Options(20, 30, "http://s:1", tmp_path, ui=True), tmp_path, 20, 1)
     assert "--headless" not in ui and "--web-port" in ui
+    assert "--entries" not in command  # the whole mix unless asked
+
+
+def test_entries_reach_locust_as_one_argument(tmp_path: Path) -> None:
+    """`make load ENTRIES="health names"` -> the locustfile's --entries health,names."""
+    options = load.Options(20, 30, "http://s:1", tmp_path, entries=("health", "names"))
+    command = load.locust_command(options, tmp_path / "R", 20, 1.0)
+    assert command[command.index("--entries") + 1] == "health,names"
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,27 @@ def test_debug_rows_need_the_token() -> None:
     assert mix.enabled(TOKEN) == mix.MIX
 
 
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        pytest.param((), [e.name for e in mix.MIX], id="none-means-all"),
+        pytest.param(("health",), ["health"], id="one"),
+        pytest.param(("names", "health"), ["health", "names"], id="mix-order-kept"),
+        pytest.param(("users-debug",), ["users-debug"], id="a-debug-row"),
+    ],
+)
+def test_only_keeps_the_named_rows(names: tuple[str, ...], expected: list[str]) -> None:
+    """`--entries`: the named rows with their weights, in the mix's order."""
+    rows = mix.only(names)
+    assert [entry.name for entry in rows] == expected
+    assert all(entry in mix.MIX for entry in rows)
+
+
+def test_only_names_the_unknown_rows() -> None:
+    with pytest.raises(ValueError, match=r"unknown mix entries helth, nope; the mix has .*health"):
+        mix.only(("helth", "health", "nope"))
+
+
 def test_pick_follows_the_weights() -> None:
     """Over 100 000 picks each row's share is within 0.5 points of its weight."""
     rng = random.Random(7)
