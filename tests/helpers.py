@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -273,3 +274,81 @@ def long_trace_depth(target: int = 44 * 1024) -> int:
 
     per_level = (size(20) - size(10)) / 10
     return min(MAX_ERROR_DEPTH, round(target / per_level))
+
+
+class CpuQuota:
+    """Caps processes at ``cores`` of CPU each, one cgroup per process (the kernel's CFS
+    bandwidth control: cgroup v1 ``cpu.cfs_quota_us``/``cpu.cfs_period_us``, or v2
+    ``cpu.max``), so a test can make one process the bottleneck on purpose.
+
+    The cpu controller is found in /proc/self/mountinfo; where it is not mounted (``ip netns
+    exec`` gives its command a fresh /sys without cgroups), it is mounted on a temporary
+    folder, visible only in this mount namespace. ``period_us`` is short (10 ms) so a capped
+    process runs in small slices instead of bursts followed by 100 ms stalls. Needs root;
+    raises ``RuntimeError`` saying what is missing. ``close()`` moves the processes back to
+    the root group, removes the groups and unmounts what it mounted.
+    """
+
+    def __init__(self, cores: float, period_us: int = 10_000) -> None:
+        self.quota_us, self.period_us = round(cores * period_us), period_us
+        self.groups: dict[int, Path] = {}
+        self.mounted: Path | None = None
+        found = self._controller()
+        if found is None:
+            found = self._mount()
+        self.root, self.v2 = found
+
+    @staticmethod
+    def _controller() -> tuple[Path, bool] | None:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            left, _, right = line.partition(" - ")
+            fstype, _, options = right.split()[:3]
+            mount_point = Path(left.split()[4])
+            if fstype == "cgroup" and "cpu" in options.split(","):
+                return mount_point, False
+            controllers = mount_point / "cgroup.subtree_control"
+            if fstype == "cgroup2" and controllers.exists():
+                if "cpu" in controllers.read_text().split():
+                    return mount_point, True
+        return None
+
+    def _mount(self) -> tuple[Path, bool]:
+        folder = Path(tempfile.mkdtemp(prefix="trackstack-cgroup-"))
+        for argv, v2 in ((["-t", "cgroup", "-o", "cpu"], False), (["-t", "cgroup2"], True)):
+            mounted = subprocess.run(
+                ["mount", *argv, "cgroup", str(folder)], capture_output=True, text=True
+            )
+            if mounted.returncode == 0:
+                self.mounted = folder
+                return folder, v2
+        folder.rmdir()
+        raise RuntimeError(f"no cgroup cpu controller and cannot mount one: {mounted.stderr}")
+
+    def cap(self, pid: int) -> None:
+        group = self.root / f"trackstack-test-{os.getpid()}-{pid}"
+        group.mkdir(exist_ok=True)
+        if self.v2:
+            (group / "cpu.max").write_text(f"{self.quota_us} {self.period_us}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(self.period_us))
+            (group / "cpu.cfs_quota_us").write_text(str(self.quota_us))
+        try:
+            (group / "cgroup.procs").write_text(str(pid))
+        except ProcessLookupError:
+            pass  # it ended already
+        self.groups[pid] = group
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            procs = group / "cgroup.procs"
+            for pid in procs.read_text().split() if procs.exists() else []:
+                try:
+                    (self.root / "cgroup.procs").write_text(pid)
+                except ProcessLookupError:
+                    pass
+            group.rmdir()
+        self.groups.clear()
+        if self.mounted is not None:
+            subprocess.run(["umount", str(self.mounted)], check=True)
+            self.mounted.rmdir()
+            self.mounted = None
