@@ -31,7 +31,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from orders import create_app, logfiles
-from orders.config import Settings
+from orders.config import ConfigError, Settings
 from orders.protocol import TrackingH11Protocol
 
 if TYPE_CHECKING:
@@ -111,7 +111,10 @@ def config(settings: Settings) -> uvicorn.Config:
 def main() -> None:
     # The workers are spawned with this environment: one login-token key for all of them.
     os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:  # one line naming the variable, as gunicorn's side says it
+        raise SystemExit(f"trackstack-orders: configuration error: {exc}") from None
     logfiles.configure(settings)  # the manager's own lines are JSON too
     cfg = config(settings)
     if cfg.workers > 1:

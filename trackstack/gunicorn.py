@@ -36,7 +36,7 @@ from trackstack.errors import register_client_errors
 from trackstack.ids import HEADER, new_id
 from trackstack.logs import configure_logging, point_stdout_at, release, scope_fields
 from trackstack.redact import Redactor
-from trackstack.settings import Settings
+from trackstack.settings import ConfigError, Settings
 from trackstack.wsgi import ENVIRON_KEY, SCOPE_KEY
 
 # Raised from inside the application while it reads the body: the client's fault.
@@ -81,7 +81,12 @@ class JsonLogger(glogging.Logger):
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)  # levels and the access-log switch; its handlers are dropped below
         # Read once here (gunicorn calls setup again on a config reload), not per request.
-        self.settings = type(self).settings_factory()
+        try:
+            self.settings = type(self).settings_factory()
+        except ConfigError as exc:
+            # A bad variable is the operator's to fix: one line naming it, not a traceback
+            # through gunicorn's arbiter (exit status 1).
+            raise SystemExit(f"trackstack: configuration error: {exc}") from None
         self.redactor = Redactor(self.settings.redact_keys)
         configure_logging(self.settings)
         for log in (self.error_log, self.access_log):

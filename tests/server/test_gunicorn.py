@@ -695,3 +695,33 @@ def test_a_bad_log_levels_stops_the_server_at_start(
     assert result.returncode != 0
     output = (result.stdout + result.stderr).decode()
     assert "LOG_LEVELS" in output and message in output, output[-2000:]
+
+
+# One member per kind of check the settings make (trackstack/settings.py, service/config.py).
+BAD_SETTINGS = [
+    pytest.param(
+        "LOG_LEVELS", "service.downstream=LOUD", "level must be one of", id="levels-level"
+    ),
+    pytest.param("LOG_LEVELS", "urllib3", "is not logger=LEVEL", id="levels-shape"),
+    pytest.param("LOG_LEVEL", "CHATTY", "is not a logging level", id="level"),
+    pytest.param("DEBUG_SAMPLE_RATE", "2", "must be between 0 and 1", id="range"),
+    pytest.param("LOG_MAX_LINE_BYTES", "lots", "is not a number", id="number"),
+    pytest.param("TRACKING_ID_POLICY", "trust", "must be one of", id="choice"),
+    pytest.param("FAULT_ERROR_RATE", "-1", "must be between 0 and 1", id="demo-setting"),
+]
+
+
+@pytest.mark.parametrize("kind", BOTH)
+@pytest.mark.parametrize(("name", "value", "says"), BAD_SETTINGS)
+def test_a_bad_setting_stops_the_server_with_one_line(
+    kind: str, name: str, value: str, says: str
+) -> None:
+    """Startup fails (non-zero) and stderr's last line names the variable and the rule; no
+    traceback."""
+    env = os.environ | {"PORT": str(free_port()), name: value}
+    result = subprocess.run(COMMANDS[kind], cwd=REPO, env=env, capture_output=True, timeout=60)
+    stderr = result.stderr.decode()
+    assert result.returncode != 0, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "configuration error:" in last and name in last and says in last, stderr
