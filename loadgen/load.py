@@ -111,6 +111,7 @@ class Progress:
         self.failures = 0
         self.tty = sys.stderr.isatty()
         self.last_print = 0.0
+        self.last_line = ""
         self.settling = False
 
     def add(self, records: list[Record]) -> None:
@@ -149,6 +150,9 @@ class Progress:
                 f"[{elapsed:4.0f}s] {len(self.recent) / window:6.1f} req/s"
                 f" (target {self.target:g})  sent {self.sent}  errors {self.failures}{seen}  {left}"
             )
+        if line == self.last_line:  # e.g. "done" after sending, then again after settling
+            return
+        self.last_line = line
         sys.stderr.write(f"\r\033[K{line}" if self.tty else f"{line}\n")
         sys.stderr.flush()
 

@@ -107,3 +107,15 @@ def test_worker_command_points_at_the_master() -> None:
     command = " ".join(load.worker_command("10.0.0.5", 5557))
     assert "--worker --master-host 10.0.0.5 --master-port 5557" in command
     assert "--users" not in command and "--host" not in command
+
+
+def test_progress_never_prints_the_same_line_twice(capsys: pytest.CaptureFixture[str]) -> None:
+    """The end of sending and the end of settling both force a line: "done" appears once."""
+    progress = load.Progress(5, 3)
+    progress.tty = False
+    progress.add([record("health")])
+    progress.settling = True
+    progress.show(1, force=True)
+    progress.show(1, force=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["sent 1  errors 0  searchable 1/1  done"]
