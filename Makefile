@@ -85,6 +85,10 @@ bench-capacity: ## Highest rate the native stack holds (0 lost/dup, searchable p
 bench-memory: ## RSS of each service worker after 1,000, 10,000 and 100,000 requests (needs wrk; ~3 min)
 	$(PY) -m bench.memory
 
+.PHONY: bench-entries
+bench-entries: ## CPU µs per request of each row of the traffic mix, per component (needs make native-up; ~5 min)
+	$(PY) -m bench.entry_cost
+
 .PHONY: bench-refresh
 bench-refresh: ## Time to searchable and Elasticsearch CPU per document at refresh 1s / 500ms / 250ms (needs make native-up)
 	$(PY) -m bench.refresh
