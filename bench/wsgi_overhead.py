@@ -5,7 +5,8 @@ and where the service's extra microseconds go. Less sensitive to a busy machine 
 app, of the bare app behind trackstack's middleware, and of the full service; then the
 service's whole request: its WSGI call plus gunicorn's ``access()`` on the service's logger
 class (the access line, and /api/names' app line, written by the real pipeline to a regular
-file, as ``make bench`` writes them). ``time.process_time``: the writer thread's CPU counts.
+file, as ``make bench`` writes them); and, alone, the service's before_request hooks and a new
+tracking ID. ``time.process_time``: the writer thread's CPU counts.
 Best of ``--rounds`` processes x 2 x 3 x ``--number`` calls each, in alternating order.
 
 ``--baseline DIR``: the same measurement of another checkout (``git worktree add DIR main``)
@@ -107,6 +108,20 @@ def measure(rounds: int, number: int) -> dict[str, float]:
             timer = timeit.Timer(case, timer=time.process_time)
             us = min(timer.repeat(number=number, repeat=3)) / number * 1e6
             best[name] = min(best.get(name, us), us)
+    # Two parts of the service's own work, alone: its before_request hooks (debug gate,
+    # faults, user) on /api/names, and a new tracking ID.
+    from trackstack.ids import new_id
+
+    parts: dict[str, Callable[[], Any]] = {
+        "/api/names before_request hooks": service.preprocess_request,
+        "new tracking ID (ids.new_id)": new_id,
+    }
+    with service.test_request_context("/api/names"):
+        for _ in range(rounds):
+            for name, part in parts.items():
+                timer = timeit.Timer(part, timer=time.process_time)
+                us = min(timer.repeat(number=number * 5, repeat=3)) / (number * 5) * 1e6
+                best[name] = min(best.get(name, us), us)
     return best
 
 
