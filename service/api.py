@@ -210,9 +210,10 @@ def _run_job(job_id: str, steps: int) -> None:
 def _identify() -> None:
     """A request that sends a valid ``Authorization: Bearer <token>`` from /api/login has
     ``user.id`` on every later line and on its access line."""
-    user = auth.user_of(
-        request.headers.get("Authorization"), current_app.config["SETTINGS"].login_token_key
-    )
+    authorization = request.environ.get("HTTP_AUTHORIZATION")  # PEP 3333's name for it
+    if authorization is None:
+        return
+    user = auth.user_of(authorization, current_app.config["SETTINGS"].login_token_key)
     if user is not None:
         set_user(user)
 

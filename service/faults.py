@@ -27,9 +27,10 @@ def _before() -> None:
     if request.path == "/api/health":
         return
     settings = current_app.config["SETTINGS"]
-    want_error, latency_ms = fault_header.requested(
-        request.headers.get("X-Fault", ""), settings.service_name
-    )
+    header = request.environ.get("HTTP_X_FAULT")  # PEP 3333's name for X-Fault
+    if header is None and not settings.fault_latency_ms and not settings.fault_error_rate:
+        return  # nothing asked, nothing configured: the usual request
+    want_error, latency_ms = fault_header.requested(header or "", settings.service_name)
     latency_ms = latency_ms or settings.fault_latency_ms
     if latency_ms:
         log.warning(

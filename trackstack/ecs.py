@@ -239,7 +239,7 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    if _orjson_dumps is not None and all(type(v) in _PLAIN for v in doc.values()):
+    if _orjson_dumps is not None and _PLAIN.issuperset(map(type, doc.values())):
         try:
             raw = _orjson_dumps(doc)  # an int beyond 64 bits raises: then _encode below
         except TypeError:

@@ -29,6 +29,8 @@ from trackstack.settings import Settings
 from trackstack.wsgi import RejectBody, TrackingMiddleware, envelope_reject_body
 
 log = logging.getLogger("trackstack.flask")
+# Where PEP 3333 puts the X-Debug-Log request header in the environ.
+_DEBUG_ENVIRON_KEY = "HTTP_" + REQUEST_HEADER.upper().replace("-", "_")
 EXTENSION = "trackstack"
 
 
@@ -70,6 +72,10 @@ class Tracking:
 
     def _debug_before(self) -> None:
         assert self.settings is not None
+        # Most requests neither ask (no X-Debug-Log header) nor can be sampled (rate 0): one
+        # environ lookup, where werkzeug's headers view would look the name up twice.
+        if self.settings.debug_sample_rate <= 0 and _DEBUG_ENVIRON_KEY not in request.environ:
+            return
         why = None
         if wants_debug(request.headers.get(REQUEST_HEADER)):
             refused = decide(request.headers.get(TOKEN_HEADER), self.settings.debug_log_token)

@@ -21,6 +21,7 @@ Flask adapter answers them 400 with a WARNING.
 from __future__ import annotations
 
 import contextvars
+import logging
 import socket
 from collections.abc import Callable
 from datetime import timedelta
@@ -164,8 +165,29 @@ class JsonLogger(glogging.Logger):
             "url.path": path,
             "http.response.status_code": status,
         }
+        access_log = self.access_log
         try:
-            self.access_log.info("%s %s %s", method or "-", path or "-", status, extra=fields)
+            # What access_log.info(...) does, minus its generic steps (findCaller, which
+            # configure_logging turns off anyway, and makeRecord's check of each extra key
+            # against the record's own: these names are ECS ones, never a record attribute).
+            # The level check, the logger's filters and handlers, propagation and the
+            # handlers' filters (LevelGate: LOG_LEVELS) all still apply, in Logger.handle.
+            if type(access_log).makeRecord is not logging.Logger.makeRecord:
+                # A Logger class of the application's own: its makeRecord decides.
+                access_log.info("%s %s %s", method or "-", path or "-", status, extra=fields)
+            elif access_log.isEnabledFor(logging.INFO):
+                record = logging.getLogRecordFactory()(
+                    access_log.name,
+                    logging.INFO,
+                    "(unknown file)",
+                    0,
+                    "%s %s %s",
+                    (method or "-", path or "-", status),
+                    None,
+                    "(unknown function)",
+                )
+                record.__dict__.update(fields)
+                access_log.handle(record)
         except Exception:
             self.error_log.exception("could not write the access line")
 

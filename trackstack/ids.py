@@ -7,8 +7,8 @@ pass and nothing that could break a log line, a header or a shell ever does.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Callable
 
 HEADER = "X-Tracking-ID"
@@ -23,9 +23,21 @@ def is_valid(value: str) -> bool:
     return _VALID_ID.fullmatch(value) is not None
 
 
+def uuid4_text(raw: bytes) -> str:
+    """``str(uuid.UUID(bytes=raw, version=4))`` for 16 bytes ``raw``, without the UUID object
+    (RFC 9562 section 5.4: version nibble 4, variant bits 10); a unit test holds the two equal.
+    Built directly because every request without a client ID makes one."""
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:32]}"
+
+
+# The variant's top two bits are 10: the first hex digit of the 4th group keeps its low two.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def new_id() -> str:
-    """A fresh ID: a random UUID4 in its 36-character text form."""
-    return str(uuid.uuid4())
+    """A fresh ID: a random UUID4 in its 36-character text form (as ``str(uuid.uuid4())``)."""
+    return uuid4_text(os.urandom(16))
 
 
 def invalid_reason(value: str) -> str:

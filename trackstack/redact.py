@@ -80,7 +80,7 @@ class Redactor:
         # Unicode case folding has more (the long s matches "s"), so other text is scanned.
         if text.isascii():
             squeezed = text.lower().replace("-", "").replace("_", "")
-            if not any(needle in squeezed for needle in self._needles):
+            if not any(map(squeezed.__contains__, self._needles)):
                 return text
         return self._in_text.sub(self._mask_match, text)
 

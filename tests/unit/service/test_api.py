@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import pytest
 
-from service import create_app
+from service import auth, create_app
 from service.config import Settings
 from setup.project import poll_until
 from tests.helpers import DEBUG_TOKEN
@@ -240,3 +241,79 @@ def test_orders_call_fails_cleanly_when_downstream_is_down(client, log_lines) ->
     assert response.status_code == 500
     assert len(calls) == 1 and calls[0]["event"]["outcome"] == "failure"
     assert calls[0]["tracking_id"] == "ord-1" and calls[0]["url"]["path"] == "/api/item"
+
+
+# The per-request gates (trackstack.flask's debug gate, service/faults.py, api._identify)
+# return early when their header is absent and nothing is configured: each row checks the
+# answer is what the full check gives, header present or not.
+GATES = [
+    pytest.param({}, {}, (200, [], [], [], None), id="nothing-asked"),
+    pytest.param(
+        {"X-Debug-Log": "1", "X-Debug-Token": DEBUG_TOKEN},
+        {},
+        (200, ["token"], [], [], None),
+        id="debug-right-token",
+    ),
+    pytest.param(
+        {"X-Debug-Log": " ON ", "X-Debug-Token": DEBUG_TOKEN},
+        {},
+        (200, ["token"], [], [], None),
+        id="debug-on-spaced-upper",
+    ),
+    pytest.param({"X-Debug-Log": "off"}, {}, (200, [], [], [], None), id="debug-header-off"),
+    pytest.param({"X-Debug-Log": ""}, {}, (200, [], [], [], None), id="debug-header-empty"),
+    pytest.param(
+        {"X-Debug-Log": "1"}, {}, (200, [], ["missing token"], [], None), id="debug-no-token"
+    ),
+    pytest.param(
+        {}, {"debug_sample_rate": 1.0}, (200, ["sampled"], [], [], None), id="sampled-no-header"
+    ),
+    pytest.param(
+        {"X-Debug-Log": "1", "X-Debug-Token": "wrong"},
+        {"debug_sample_rate": 1.0},
+        (200, ["sampled"], ["bad token"], [], None),
+        id="sampled-after-refused",
+    ),
+    pytest.param({"X-Fault": "error"}, {}, (500, [], [], ["error"], None), id="fault-header"),
+    pytest.param({"X-Fault": ""}, {}, (200, [], [], [], None), id="fault-header-empty"),
+    pytest.param(
+        {"X-Fault": "error@elsewhere"}, {}, (200, [], [], [], None), id="fault-aimed-elsewhere"
+    ),
+    pytest.param(
+        {}, {"fault_error_rate": 1.0}, (500, [], [], ["error"], None), id="fault-rate-no-header"
+    ),
+    pytest.param(
+        {}, {"fault_latency_ms": 1}, (200, [], [], ["latency"], None), id="fault-latency-setting"
+    ),
+    pytest.param({"Authorization": "Bearer {token}"}, {}, (200, [], [], [], "ada"), id="user"),
+    pytest.param({"Authorization": "Basic YWRhOng="}, {}, (200, [], [], [], None), id="basic"),
+    pytest.param({"Authorization": ""}, {}, (200, [], [], [], None), id="authorization-empty"),
+]
+
+
+@pytest.mark.parametrize(("headers", "overrides", "expected"), GATES)
+def test_request_gates_with_and_without_their_header(
+    settings: Settings, log_lines: Any, headers: dict[str, str], overrides: Any, expected: Any
+) -> None:
+    """Debug, fault and user gates give their full check's answer, header absent or not."""
+    settings = dataclasses.replace(settings, **overrides)
+    client = create_app(settings).test_client()
+    token = auth.issue(settings.login_token_key, "ada")
+    headers = {name: value.format(token=token) for name, value in headers.items()}
+    response = client.get("/api/names", headers=headers)
+    lines = log_lines()
+
+    def of(action: str, label: str) -> list[str]:
+        return [
+            line["labels"][label] for line in lines if line.get("event", {}).get("action") == action
+        ]
+
+    names_line = [line for line in lines if line["message"] == "listing 5 names"]
+    user = names_line[0].get("user", {}).get("id") if names_line else None
+    assert (
+        response.status_code,
+        of("debug_enabled", "debug_reason"),
+        of("debug_refused", "reason"),
+        of("fault_injected", "fault"),
+        user,
+    ) == expected

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import datetime
 import enum
+import logging
+import re
 import uuid
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from gunicorn.config import Config as GunicornConfig
 
-from trackstack import ecs
+from tests.helpers import captured_lines
+from trackstack import Settings, ecs, ids
+from trackstack.context import RequestScope
+from trackstack.gunicorn import JsonLogger
 from trackstack.redact import Redactor
+from trackstack.tracecontext import TraceContext
 
 
 class Colour(enum.Enum):
@@ -106,3 +115,177 @@ REDACTOR = Redactor(["my-key", "x_y"])
 def test_redactor_text_same_as_the_pattern(text: str) -> None:
     """The text is masked exactly as the full pattern masks it."""
     assert REDACTOR.text(text) == REDACTOR._in_text.sub(REDACTOR._mask_match, text)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(bytes(16), id="all-zero"),
+        pytest.param(b"\xff" * 16, id="all-ones"),
+        pytest.param(bytes(range(16)), id="counting"),
+        pytest.param(bytes(range(240, 256)), id="counting-high"),
+        *(
+            pytest.param(bytes([16 * high + 5] * 16), id=f"variant-nibble-{high:x}")
+            for high in range(16)
+        ),
+    ],
+)
+def test_uuid4_text_is_the_uuid_modules_text(raw: bytes) -> None:
+    """The ID text is str(uuid.UUID(bytes=raw, version=4)): version 4, RFC variant."""
+    assert ids.uuid4_text(raw) == str(uuid.UUID(bytes=raw, version=4))
+
+
+def test_new_id_is_a_random_uuid4() -> None:
+    """new_id() parses as a version-4 RFC 4122 UUID, in its canonical text, and differs."""
+    made = {ids.new_id() for _ in range(1000)}
+    assert len(made) == 1000
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+class _ReferenceLogger(logging.Logger):
+    """A Logger class with its own makeRecord: JsonLogger then takes Logger.info's path."""
+
+    def makeRecord(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        return super().makeRecord(*args, **kwargs)
+
+
+class _Response:
+    status = "200 OK"
+    sent = 83
+
+    def __init__(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status_code = status
+        self.headers = headers
+
+
+def _drop_all(record: logging.LogRecord) -> bool:
+    return False
+
+
+def _add_label(record: logging.LogRecord) -> bool:
+    record.__dict__["labels.filtered"] = "yes"
+    return True
+
+
+_ENVIRON = {
+    "REQUEST_METHOD": "GET",
+    "PATH_INFO": "/api/health",
+    "QUERY_STRING": "",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "REMOTE_ADDR": "127.0.0.1",
+    "HTTP_USER_AGENT": "wrk",
+    "trackstack.tracking_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+}
+# Two lines differ only in these: the time and the per-line counter.
+_VARYING = re.compile(r'"(@timestamp|event\.id)":"[^"]*"')
+_TRACE = TraceContext("0123456789abcdef0123456789abcdef", "0123456789abcdef")
+
+
+def _scope_with_user() -> RequestScope:
+    scope = RequestScope("0f8fad5b-d9cb-469f-a165-70867728950e", trace=_TRACE)
+    scope.user_id = "ada"
+    return scope
+
+
+# Settings, access logger tweak, request ((status, environ changes) or "protocol-error"),
+# lines expected.
+ACCESS_CASES = [
+    pytest.param({}, None, (200, {}), 1, id="health-200"),
+    pytest.param(
+        {},
+        None,
+        (404, {"PATH_INFO": "/caf\u00e9", "QUERY_STRING": "a=1"}),
+        1,
+        id="404-non-ascii-path",
+    ),
+    pytest.param({}, None, (200, {"QUERY_STRING": "token=abc&page=2"}), 1, id="secret-in-query"),
+    pytest.param({}, None, (500, {"trackstack.scope": "user+trace"}), 1, id="500-user-and-trace"),
+    pytest.param({}, None, "protocol-error", 1, id="protocol-error"),
+    pytest.param(
+        {"log_levels": (("gunicorn.access", "WARNING"),)},
+        None,
+        (200, {}),
+        0,
+        id="log-levels-access-warning",
+    ),
+    pytest.param({"log_level": "WARNING"}, None, (200, {}), 0, id="log-level-warning"),
+    pytest.param(
+        {"log_level": "WARNING", "log_levels": (("gunicorn.access", "INFO"),)},
+        None,
+        (200, {}),
+        1,
+        id="log-level-warning-access-info",
+    ),
+    pytest.param(
+        {"log_level": "WARNING", "log_levels": (("gunicorn", "INFO"),)},
+        None,
+        (200, {}),
+        1,
+        id="log-levels-parent-info",
+    ),
+    pytest.param({}, "level-error", (200, {}), 0, id="access-logger-level-error"),
+    pytest.param({}, "disabled", (200, {}), 0, id="access-logger-disabled"),
+    pytest.param({}, "filter-drops", (200, {}), 0, id="access-logger-filter-drops"),
+    pytest.param({}, "filter-adds", (200, {}), 1, id="access-logger-filter-adds-field"),
+    pytest.param(
+        {"debug_on_failure": True},
+        None,
+        (500, {"trackstack.scope": "user+trace"}),
+        1,
+        id="debug-on-failure-500",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "tweak", "request_", "expected"), ACCESS_CASES)
+def test_access_line_same_as_through_logger_info(
+    tmp_path: Path, overrides: dict[str, Any], tweak: str | None, request_: Any, expected: int
+) -> None:
+    """The access line JsonLogger builds is the one Logger.info builds (or neither writes)."""
+    settings = Settings(service_name="lib-test", **overrides)
+
+    class Logger(JsonLogger):
+        settings_factory = staticmethod(lambda: settings)
+
+    access = logging.getLogger("gunicorn.access")
+    saved = (access.level, access.disabled, list(access.filters), access.__class__)
+    try:
+        config = GunicornConfig()
+        config.set("accesslog", "-")
+        gunicorn_logger = Logger(config)
+        with captured_lines(tmp_path / "out.ndjson", settings) as read:
+            if tweak == "level-error":
+                access.setLevel(logging.ERROR)
+            elif tweak == "disabled":
+                access.disabled = True
+            elif tweak == "filter-drops":
+                access.addFilter(_drop_all)
+            elif tweak == "filter-adds":
+                access.addFilter(_add_label)
+            written = []
+            for logger_class in (saved[3], _ReferenceLogger):
+                access.__class__ = logger_class
+                if request_ == "protocol-error":
+                    gunicorn_logger.protocol_error_access(400, "10.0.0.1", 57)
+                else:
+                    status, changes = request_
+                    environ = _ENVIRON | changes
+                    if environ.get("trackstack.scope") == "user+trace":
+                        environ["trackstack.scope"] = _scope_with_user()
+                    headers = [("X-Tracking-ID", "0f8fad5b-d9cb-469f-a165-70867728950e")]
+                    gunicorn_logger.access(
+                        _Response(status, headers), None, environ, timedelta(microseconds=1234)
+                    )
+                read()  # flushes the writer
+                text = _VARYING.sub(r'"\1":"-"', (tmp_path / "out.ndjson").read_text())
+                written.append(text.splitlines()[sum(map(len, written)) :])
+    finally:
+        access.setLevel(saved[0])
+        access.disabled = saved[1]
+        access.filters[:] = saved[2]
+        access.__class__ = saved[3]
+    fast, reference = written
+    assert fast == reference
+    assert len(fast) == expected
