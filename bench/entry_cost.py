@@ -7,8 +7,11 @@ service's gunicorn workers, orders (uvicorn), Filebeat, Elasticsearch and the Lo
 over the steady middle of each run. CPU µs per request = that component's CPU seconds ÷ the
 requests the run sent in the same window. The mix's weights then give each row's share of a
 full-mix request's CPU: which kind of request makes the stack saturate where it does
-(docs/PERFORMANCE.md, "Capacity"). Without ``--no-watch`` nothing polls Elasticsearch, so its
-figure is indexing alone.
+(docs/PERFORMANCE.md, "Capacity"). The load runs with ``--no-watch``: nothing polls
+Elasticsearch, so its figure is indexing alone. Elasticsearch's figure varies most from run to
+run: for /api/health, 1,329 µs in one run and 4,090-9,147 µs in four others on the same
+machine the same morning (docs/PERFORMANCE.md). Run it more than once before you quote it. Writes
+``<out>/entry_cost.json``.
 
 Rows that wait (``/api/users``' simulated 100 ms database call, ``/api/slow``) cost little
 CPU; what they hold is connections. Nothing here passes or fails on a time.
@@ -89,7 +92,12 @@ def main() -> int:
     parser.add_argument(
         "--entries", nargs="+", default=[e.name for e in mix.MIX], help="rows (all)"
     )
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "entry-cost")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "runs" / "entry-cost",
+        help="folder for the run folders and entry_cost.json (runs/entry-cost)",
+    )
     args = parser.parse_args()
     rows = mix.only(args.entries)
     weights = {entry.name: entry.weight for entry in mix.MIX}
@@ -124,6 +132,7 @@ def main() -> int:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "entry_cost.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"entry_cost: {args.out / 'entry_cost.json'}")
     return 0
 
 

@@ -12,7 +12,7 @@ ENTRIES ?=
 LOADGEN ?= $(PY) -m loadgen
 
 .PHONY: load
-load: ## Synthetic traffic, RATE req/s for DURATION s (20, 30), WORKERS Locust workers (0); writes runs/<UTC time>/
+load: ## Synthetic traffic, RATE req/s for DURATION s (20, 30), WORKERS Locust workers (0), ENTRIES="health names" (all rows, space-separated); writes runs/<UTC time>/
 	$(LOADGEN) load --rate $(RATE) --duration $(DURATION) --workers $(WORKERS) --remote-workers $(REMOTE_WORKERS) $(if $(ENTRIES),--entries $(ENTRIES))
 
 .PHONY: load-ui

@@ -38,10 +38,13 @@ start_one() {
     local name=$1 port=$2 downstream=$3 app=$4 pidfile="$RUN/$1.pid"
     local pid
     if pid=$(instance_pid "$name"); then
-        log "$name already running (pid $pid)"
+        log "$name already running (pid $pid); settings in the environment apply to a new start: make native-down first"
         return
     fi
     mkdir -p "$RUN" "$LOGS"
+    # What this start writes begins at this offset of its log (earlier runs' lines are above).
+    local since=0
+    [[ -f $LOGS/$name.ndjson ]] && since=$(stat -c %s "$LOGS/$name.ndjson")
     (
         cd "$ROOT"
         export SERVICE_NAME="$name" PORT="$port"
@@ -58,15 +61,22 @@ start_one() {
         exec setsid "$PY" -m gunicorn -c service/gunicorn.conf.py --pid "$pidfile" \
             >>"$LOGS/$name.ndjson" 2>&1
     ) &
+    local child=$! status
     for _ in $(seq 1 300); do
         if curl -fsS -o /dev/null "http://127.0.0.1:$port/api/health" 2>/dev/null; then
             log "$name up on 127.0.0.1:$port (log: .run/logs/$name.ndjson)"
             return
         fi
+        if ! kill -0 "$child" 2>/dev/null; then # it ended: say why now, not after 60 s
+            status=0
+            wait "$child" || status=$?
+            tail -c +$((since + 1)) "$LOGS/$name.ndjson" | tail -n 20 >&2 || true
+            die "$name exited while starting (status $status); its output since this start is above"
+        fi
         sleep 0.2
     done
-    tail -n 20 "$LOGS/$name.ndjson" >&2 || true
-    die "$name did not answer on 127.0.0.1:$port within 60 s"
+    tail -c +$((since + 1)) "$LOGS/$name.ndjson" | tail -n 20 >&2 || true
+    die "$name did not answer on 127.0.0.1:$port within 60 s; its output since this start is above"
 }
 
 stop_one() {

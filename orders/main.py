@@ -33,6 +33,7 @@ from uvicorn.supervisors import Multiprocess
 from orders import create_app, logfiles
 from orders.config import ConfigError, Settings
 from orders.protocol import TrackingH11Protocol
+from trackstack.settings import exit_for, number
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -93,7 +94,7 @@ def config(settings: Settings) -> uvicorn.Config:
         "orders.main:worker_app",
         factory=True,
         host=os.environ.get("BIND_HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8000")),
+        port=int(number(os.environ, "PORT", 8000, 1, 65535)),
         workers=settings.workers,
         http=TrackingH11Protocol,  # its own 400 answers are the envelope, with an ID
         log_config=None,  # trackstack's pipeline (configure_logging) is the only one
@@ -113,10 +114,10 @@ def main() -> None:
     os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:  # one line naming the variable, as gunicorn's side says it
-        raise SystemExit(f"trackstack-orders: configuration error: {exc}") from None
+        cfg = config(settings)
+    except ConfigError as exc:  # one JSON line naming the variable, as the Flask side says it
+        exit_for(exc)
     logfiles.configure(settings)  # the manager's own lines are JSON too
-    cfg = config(settings)
     if cfg.workers > 1:
         sock = cfg.bind_socket()
         Manager(cfg, sockets=[sock]).run()

@@ -10,6 +10,7 @@ import secrets
 
 from service.config import Settings
 from trackstack.gunicorn import JsonLogger
+from trackstack.settings import ConfigError, exit_for, number
 
 
 class ServiceLogger(JsonLogger):
@@ -21,11 +22,20 @@ class ServiceLogger(JsonLogger):
 # The workers fork from here: one login-token key for all of them (service/auth.py).
 os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
 
+# The numbers gunicorn takes from the environment, checked as trackstack checks its own: a bad
+# one ends the start with one JSON line naming it (exit_for), not gunicorn's traceback.
+try:
+    _port = int(number(os.environ, "PORT", 8000, 1, 65535))
+    _workers = int(number(os.environ, "WEB_CONCURRENCY", 2, 1, 256))
+    _connections = int(number(os.environ, "GEVENT_CONNECTIONS", 1000, 1, 100_000))
+except ConfigError as exc:
+    exit_for(exc)
+
 wsgi_app = "service:create_app()"
-bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{_port}"
+workers = _workers
 worker_class = "trackstack.gunicorn.TrackingGeventWorker"
-worker_connections = int(os.environ.get("GEVENT_CONNECTIONS", "1000"))
+worker_connections = _connections
 keepalive = 5
 # gunicorn >= 25.1 opens a control socket (for gunicornc) at one path per user,
 # $HOME/.gunicorn/gunicorn.ctl: every gunicorn of that user shares it, and a container's user

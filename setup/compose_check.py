@@ -178,6 +178,17 @@ class Checker:
         )
 
     def up(self) -> str:
+        # First what `up` needs, so a missing piece is named as such, not as an unhealthy
+        # service (make doctor checks the same and says what to install).
+        if self.run([*self.compose, "version"]):
+            raise CheckFailed(
+                f"`{shlex.join(self.compose)} version` failed: Docker Compose v2 is missing"
+                " (`make doctor` says what to install)"
+            )
+        if self.run(["docker", "info", "--format", "{{.ServerVersion}}"]):
+            raise CheckFailed(
+                "no Docker engine answers (`docker info` failed; `make doctor` says more)"
+            )
         argv = [*self.compose, "up", "-d", "--build", "--wait"]
         argv += ["--wait-timeout", str(self.wait_timeout_s)]
         if self.run(argv):

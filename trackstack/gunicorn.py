@@ -37,7 +37,7 @@ from trackstack.errors import register_client_errors
 from trackstack.ids import HEADER, new_id
 from trackstack.logs import configure_logging, point_stdout_at, release, scope_fields
 from trackstack.redact import Redactor
-from trackstack.settings import ConfigError, Settings
+from trackstack.settings import ConfigError, Settings, exit_for
 from trackstack.wsgi import ENVIRON_KEY, SCOPE_KEY
 
 # Raised from inside the application while it reads the body: the client's fault.
@@ -87,7 +87,7 @@ class JsonLogger(glogging.Logger):
         except ConfigError as exc:
             # A bad variable is the operator's to fix: one line naming it, not a traceback
             # through gunicorn's arbiter (exit status 1).
-            raise SystemExit(f"trackstack: configuration error: {exc}") from None
+            exit_for(exc)
         self.redactor = Redactor(self.settings.redact_keys)
         configure_logging(self.settings)
         for log in (self.error_log, self.access_log):

@@ -5,9 +5,13 @@ Only what the tracking core needs; an application keeps its own settings beside 
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NoReturn
 
 POLICIES = ("replace", "reject", "ignore")
 LOG_FORMATS = ("json", "console")
@@ -17,6 +21,31 @@ MAX_LINE_BYTES = 65536  # the largest line written whole (issue: a chained trace
 
 class ConfigError(ValueError):
     """A setting has a value trackstack cannot use; the message names the variable."""
+
+
+def exit_for(error: ConfigError) -> NoReturn:
+    """Ends a server that cannot start because of ``error``: one ECS JSON line on stderr,
+    ``log.level`` error, ``error.type`` ConfigError, the message naming the variable and its
+    rule, then exit status 1.
+
+    JSON, not a traceback or plain text, because a server's stderr goes where its log lines
+    go (the native stack's .ndjson file, Docker's log): Filebeat ships it like any other
+    line, and a person reads one line. ``service.name`` comes from SERVICE_NAME when set.
+    """
+    line = {
+        "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "log.level": "error",
+        "message": f"configuration error: {error}",
+        "ecs.version": "8.11.0",
+        "event.dataset": "trackstack.server",
+        "error.type": "ConfigError",
+        "error.message": str(error),
+    }
+    if os.environ.get("SERVICE_NAME"):
+        line["service.name"] = os.environ["SERVICE_NAME"]
+    sys.stderr.write(json.dumps(line, separators=(",", ":")) + "\n")
+    sys.stderr.flush()
+    raise SystemExit(1)
 
 
 def number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:

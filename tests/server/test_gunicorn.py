@@ -697,7 +697,9 @@ def test_a_bad_log_levels_stops_the_server_at_start(
     assert "LOG_LEVELS" in output and message in output, output[-2000:]
 
 
-# One member per kind of check the settings make (trackstack/settings.py, service/config.py).
+# One member per kind of check the settings make (trackstack/settings.py, service/config.py),
+# and the numbers the servers themselves take from the environment (gunicorn.conf.py,
+# orders/main.py), which used to end in int()'s traceback.
 BAD_SETTINGS = [
     pytest.param(
         "LOG_LEVELS", "service.downstream=LOUD", "level must be one of", id="levels-level"
@@ -708,20 +710,43 @@ BAD_SETTINGS = [
     pytest.param("LOG_MAX_LINE_BYTES", "lots", "is not a number", id="number"),
     pytest.param("TRACKING_ID_POLICY", "trust", "must be one of", id="choice"),
     pytest.param("FAULT_ERROR_RATE", "-1", "must be between 0 and 1", id="demo-setting"),
+    # Not WEB_CONCURRENCY for gunicorn: gunicorn's own config module reads it with int() when
+    # it is imported, before any config file runs; its traceback there is gunicorn's.
+    pytest.param("PORT", "abc", "is not a number", id="server-port"),
+    pytest.param("PORT", "70000", "must be between 1 and 65535", id="server-port-range"),
 ]
 
 
-@pytest.mark.parametrize("kind", BOTH)
-@pytest.mark.parametrize(("name", "value", "says"), BAD_SETTINGS)
-def test_a_bad_setting_stops_the_server_with_one_line(
+# Numbers only one of the two servers reads.
+ONE_SERVER_ONLY = [
+    pytest.param("service", "GEVENT_CONNECTIONS", "many", "is not a number", id="gevent-conns"),
+    pytest.param("orders", "WEB_CONCURRENCY", "two", "is not a number", id="uvicorn-workers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "value", "says"),
+    [
+        pytest.param(kind, *row.values, id=f"{row.id}-{kind}")
+        for row in BAD_SETTINGS
+        for kind in ("service", "orders")
+    ]
+    + ONE_SERVER_ONLY,
+)
+def test_a_bad_setting_stops_the_server_with_one_json_line(
     kind: str, name: str, value: str, says: str
 ) -> None:
-    """Startup fails (non-zero) and stderr's last line names the variable and the rule; no
-    traceback."""
-    env = os.environ | {"PORT": str(free_port()), name: value}
+    """Startup fails with status 1; stderr is one ECS JSON line (it goes where the log lines
+    go) naming the variable and the rule; no traceback."""
+    port = value if name == "PORT" else str(free_port())
+    env = os.environ | {"PORT": port, name: value, "SERVICE_NAME": f"trackstack-{kind}"}
     result = subprocess.run(COMMANDS[kind], cwd=REPO, env=env, capture_output=True, timeout=60)
     stderr = result.stderr.decode()
-    assert result.returncode != 0, stderr
+    assert result.returncode == 1, stderr
     assert "Traceback" not in stderr, stderr
-    last = stderr.strip().splitlines()[-1]
-    assert "configuration error:" in last and name in last and says in last, stderr
+    (line,) = stderr.strip().splitlines()
+    record = json.loads(line)
+    assert record["log.level"] == "error" and record["error.type"] == "ConfigError"
+    assert record["service.name"] == f"trackstack-{kind}"
+    assert record["message"].startswith("configuration error: "), record
+    assert name in record["message"] and says in record["message"], record

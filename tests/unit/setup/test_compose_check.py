@@ -59,7 +59,7 @@ def healthy_kibana() -> dict[tuple[str, str], tuple[int, Any]]:
 @dataclass
 class Fakes:
     kibana: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=healthy_kibana)
-    failing_command: str | None = None  # "up", "load" or "verify" exits 1
+    failing_command: str | None = None  # "compose" (version), "info", "up", "load", "verify"
     commands: list[list[str]] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
     now: float = 0.0
@@ -104,6 +104,8 @@ def test_all_steps_pass_in_order() -> None:
     assert fakes.checker().check() == 0
     loadgen = "LOADGEN=docker compose --profile load run --rm --no-deps loadgen python -m loadgen"
     assert fakes.commands == [
+        ["docker", "compose", "version"],
+        ["docker", "info", "--format", "{{.ServerVersion}}"],
         ["docker", "compose", "up", "-d", "--build", "--wait", "--wait-timeout", "900"],
         ["make", "load", "RATE=5", "DURATION=20", loadgen],
         ["make", "verify", loadgen],
@@ -124,6 +126,8 @@ def _broken(key: tuple[str, str], answer: tuple[int, Any] | None) -> Fakes:
 
 DASHBOARD = ("GET", "/api/saved_objects/dashboard/trackstack-overview")
 FAILURES = [
+    pytest.param(Fakes(failing_command="compose"), 1, "Compose v2 is missing", id="no-compose"),
+    pytest.param(Fakes(failing_command="info"), 1, "no Docker engine answers", id="no-engine"),
     pytest.param(Fakes(failing_command="up"), 1, "docker compose up --wait", id="up-fails"),
     pytest.param(Fakes(failing_command="load"), 2, "load run failed", id="load-fails"),
     pytest.param(Fakes(failing_command="verify"), 3, "make verify found", id="verify-fails"),
