@@ -50,8 +50,10 @@ from loadgen.trace import ACCESS, callees, causal_order, field
 # A line younger than this may still have company on its way: Filebeat ships about a second
 # after a line is written (docs/PERFORMANCE.md), a slow callee later still.
 RECENT_S = 5.0
-# Both ends of a bar come from millisecond stamps: a child may poke out of its parent by that.
-CONTAIN_SLACK_MS = 1.0
+# Both ends of a bar come from millisecond stamps, and an access line is stamped when it is
+# written, after the request's duration was measured (on a busy machine, milliseconds later),
+# so its bar starts late: a child may poke out of its parent by that much.
+CONTAIN_SLACK_MS = 5.0
 PLOT_WIDTH = 960  # px for the time axis
 LABEL_WIDTH = 190  # px for the lane names
 ROW_HEIGHT = 34
