@@ -111,6 +111,14 @@ def cpu_now(pids: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     return {name: {pid: cpu_seconds(pid) for pid in group} for name, group in pids.items()}
 
 
+def cpu_used(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], name: str
+) -> float:
+    """CPU seconds ``name``'s processes used between two ``cpu_now`` readings; a process that
+    started in between counts from zero."""
+    return sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items())
+
+
 def latest_run(runs: Path, before: set[Path]) -> Path:
     new = [p for p in runs.iterdir() if p.is_dir() and p not in before]
     if len(new) != 1:
@@ -196,11 +204,7 @@ def step(
         window = time.monotonic() - started
         load.wait()
     # A process that started inside the window (Locust, a new worker) counts from zero.
-    share = {
-        name: sum(after - cpu_before[name].get(pid, 0.0) for pid, after in cpu_after[name].items())
-        / window
-        for name in COMPONENTS
-    }
+    share = {name: cpu_used(cpu_before, cpu_after, name) / window for name in COMPONENTS}
     run_dir = latest_run(runs, before_dirs)
     result: dict[str, Any] = {"target_rate": rate, "duration_s": duration}
     result["entries"] = list(entries) or "all"

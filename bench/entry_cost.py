@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.capacity import PIDFILES, component_pids, cpu_now, tree_cpu
+from bench.capacity import PIDFILES, component_pids, cpu_now, cpu_used, tree_cpu
 from loadgen import manifest, mix
 from setup.project import REPO
 
@@ -42,10 +42,7 @@ def idle(seconds: float = 5) -> dict[str, float]:
     before = cpu_now(pids)
     time.sleep(seconds)
     after = cpu_now(pids)
-    return {
-        name: sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items()) / seconds
-        for name in PIDFILES
-    }
+    return {name: cpu_used(before, after, name) / seconds for name in PIDFILES}
 
 
 def measure(
@@ -74,12 +71,7 @@ def measure(
     if not sent:
         raise SystemExit(f"entry_cost: no request of {row} in the window; see {folder}")
     cost = {
-        name: (
-            sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items())
-            - baseline.get(name, 0.0) * window
-        )
-        / sent
-        * 1e6
+        name: (cpu_used(before, after, name) - baseline.get(name, 0.0) * window) / sent * 1e6
         for name in COMPONENTS
     }
     return {"row": row, "requests": sent, "cpu_us": {k: round(v) for k, v in cost.items()}}
