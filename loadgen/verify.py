@@ -23,7 +23,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import chart, deadletter, expectations, kibana, manifest, report, trace
-from loadgen.elastic import connect, credentials, es_url
+from loadgen.elastic import connect, credentials, es_url, per_id
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
 from loadgen.mix import MIX, SYNTHETIC_PASSWORD
@@ -86,8 +86,8 @@ def search_batch(es: Elasticsearch, items: Sequence[Expected], since_ms: float) 
         size=0,
         query=since_query([item.tracking_id for item in items], since_ms),
         aggs={
-            "ids": {
-                "terms": {"field": "tracking_id", "size": len(items)},
+            "ids": per_id(len(items))
+            | {
                 "aggs": {
                     "checks": {"filters": {"filters": {key: c.query for key, c in checks.items()}}}
                 },
@@ -109,7 +109,7 @@ def search_mentions(
             index=INDEX_PATTERN,
             size=0,
             query=query,
-            aggs={"ids": {"terms": {"field": "tracking_id", "size": len(batch)}}},
+            aggs={"ids": per_id(len(batch))},
         )
         for bucket in result["aggregations"]["ids"]["buckets"]:
             counts[bucket["key"]] = bucket["doc_count"]

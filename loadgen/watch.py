@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO, TypeVar
 
 from elasticsearch import Elasticsearch
+from loadgen.elastic import per_id
 from loadgen.manifest import Record, Sighting
 from setup.project import INDEX_PATTERN
 
@@ -53,7 +54,7 @@ def present(
             index=index,
             size=0,
             query=since_query(batch, since_ms),
-            aggs={"ids": {"terms": {"field": "tracking_id", "size": len(batch)}}},
+            aggs={"ids": per_id(len(batch))},
         )
         found.update(bucket["key"] for bucket in result["aggregations"]["ids"]["buckets"])
     return found

@@ -242,3 +242,28 @@ def test_kql_field_finder() -> None:
     """The helper finds fields before ':' and range operators, not inside quoted values."""
     query = 'event.dataset:"a:b" and not url.path:"/x" or http.response.status_code >= 500'
     assert kql_fields(query) == {"event.dataset", "url.path", "http.response.status_code"}
+
+
+# Per-request ID fields: one distinct value per request ever logged (the template's keyword IDs).
+ID_FIELDS = {"tracking_id", "event.id", "trace.id", "span.id"}
+
+
+@pytest.mark.parametrize("vis", of_type("visualization"), ids=lambda v: v["id"])
+def test_terms_on_an_id_field_skip_global_ordinals(vis: SavedObject) -> None:
+    """A terms bucket on a per-request ID carries Kibana's JSON input {"execution_hint": "map"}:
+    without it Elasticsearch rebuilds the field's global ordinals (every ID of the day) after
+    each refresh, for each dashboard refresh (loadgen.elastic.per_id says what that cost)."""
+    for agg in vis_state(vis)["aggs"]:
+        if agg["type"] == "terms" and agg["params"].get("field") in ID_FIELDS:
+            assert json.loads(agg["params"].get("json") or "{}") == {"execution_hint": "map"}
+
+
+def test_some_visualization_buckets_by_an_id_field() -> None:
+    """The check above has something to check: the errors table buckets by tracking_id."""
+    fields = {
+        agg["params"].get("field")
+        for vis in of_type("visualization")
+        for agg in vis_state(vis)["aggs"]
+        if agg["type"] == "terms"
+    }
+    assert fields & ID_FIELDS
