@@ -79,7 +79,7 @@ bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and 
 	$(PY) -m bench.line_writes
 
 .PHONY: bench-capacity
-bench-capacity: ## Highest rate the native stack holds (0 lost/dup, searchable p95 <= 2 s), CPU per component, table + PNG (needs make native-up; ~10 min)
+bench-capacity: ## Highest rate the native stack holds (0 lost/dup, searchable p95 <= 2 s), CPU per component, table + PNG (needs make native-up; ~13 min, 3 of them warm-up)
 	$(PY) -m bench.capacity
 
 .PHONY: bench-memory

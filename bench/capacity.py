@@ -15,6 +15,13 @@ machine's busy CPU (``/proc/stat``) minus all of these, what other programs took
 CPU share = CPU seconds / wall seconds over the steady middle of the step, so 1.0 is one core
 of ``os.cpu_count()``.
 
+Before the steps, ``--warmup`` seconds (180) of load at the first rate, reported on its own
+line and in ``warmup.json``, never counted as a step: after a start, Elasticsearch's JIT
+compiler (HotSpot's C2 threads) works for minutes. Measured after a fresh ``make native-up``
+at 200 req/s: Elasticsearch used 0.78, 0.66, 0.46, 0.39 and 0.35 cores in minutes 1 to 5, its
+C2 threads 11.9, 6.2 and 3.8 CPU s in minutes 3 to 5, and time to searchable p95 was 7.65 s
+in minute 1, 0.76-0.93 s in minutes 2 to 5 (docs/PERFORMANCE.md).
+
 Writes ``capacity.json``, ``capacity.txt`` and ``capacity.png`` into ``--out`` (a new
 ``runs/capacity-<time>/`` by default). Prints figures; decides nothing on absolute times
 except the step's own holding rule above.
@@ -219,6 +226,22 @@ def step(
     return result
 
 
+def warm_up(rate: float, seconds: int, runs: Path, out: Path, entries: Sequence[str] = ()) -> None:
+    """``seconds`` of load at ``rate`` before any measured step (module docstring: the JIT);
+    its figures go to ``out/warmup.json`` and one printed line. Nothing when ``seconds`` is 0."""
+    if seconds <= 0:
+        return
+    print(f"warm-up: {seconds} s at {rate:g} req/s (not a step)", flush=True)
+    result = step(rate, seconds, runs, 5.0, entries)
+    (out / "warmup.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"warm-up: achieved {result['achieved_rate']:.1f} req/s, lost {result['lost_ids']},"
+        f" dup {result['duplicated']}, time to searchable p95 {result['tts_p95_s']:.2f} s,"
+        f" Elasticsearch {result['cpu_share']['elasticsearch']:.2f} cores",
+        flush=True,
+    )
+
+
 def holds(result: dict[str, Any], tts_p95: float) -> bool:
     achieved = result["achieved_rate"] or 0
     p95 = result["tts_p95_s"]
@@ -281,6 +304,9 @@ def main() -> int:
     parser.add_argument("--rates", type=float, nargs="+", default=[200, 400, 800, 1200, 1600])
     parser.add_argument("--duration", type=int, default=60, help="seconds per step (60)")
     parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument(
+        "--warmup", type=int, default=180, help="seconds of load before the steps (180; 0: none)"
+    )
     parser.add_argument("--tts-p95", type=float, default=2.0, help="seconds (2)")
     parser.add_argument("--out", type=Path, help="folder for the results (runs/capacity-<time>)")
     parser.add_argument(
@@ -303,6 +329,7 @@ def main() -> int:
         raise SystemExit(f"capacity: {exc}") from exc
     print(f"capacity: {os.cpu_count()} CPUs; steps {args.rates} x {args.duration} s; into {out}")
     print(f"capacity: traffic {'the full mix' if not args.entries else traffic}")
+    warm_up(args.rates[0], args.warmup, runs, out, args.entries)
     results: list[dict[str, Any]] = []
     for rate in args.rates:
         results.append(step(rate, args.duration, runs, args.settle, args.entries))

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.capacity import ROOT, step
+from bench.capacity import ROOT, step, warm_up
 from loadgen.elastic import INDEX_PATTERN, connect
 
 
@@ -36,6 +36,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--warmup", type=int, default=180, help="seconds of load first (180; bench.capacity)"
+    )
     args = parser.parse_args()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or ROOT / "runs" / f"refresh-{stamp}"
@@ -47,6 +50,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     order = list(args.intervals)
     print(f"refresh: {os.cpu_count()} CPUs, {args.rate:g} req/s x {args.duration} s per step")
+    warm_up(args.rate, args.warmup, runs, out)
     try:
         for _ in range(args.rounds):
             for interval in order:

@@ -14,7 +14,7 @@ from bench.capacity import COMPONENTS
 from setup.project import REPO
 from tests.helpers import Stack
 
-SHORT = ("--rates", "20", "40", "--duration", "10", "--settle", "5")
+SHORT = ("--rates", "20", "40", "--duration", "10", "--settle", "5", "--warmup", "0")
 
 
 def test_capacity_steps_account_for_every_line(stack: Stack, tmp_path: Path) -> None:
