@@ -187,7 +187,12 @@ def tree_cpu(pids: Iterable[int]) -> dict[int, float]:
 
 
 def step(
-    rate: float, duration: int, runs: Path, settle: float, entries: Sequence[str] = ()
+    rate: float,
+    duration: int,
+    runs: Path,
+    settle: float,
+    entries: Sequence[str] = (),
+    watch_poll: float = 0.25,
 ) -> dict[str, Any]:
     """One load run at ``rate``; CPU is measured over the middle of its sending window (from
     3 s after Locust starts to 2 s before it stops), when the rate is steady."""
@@ -199,6 +204,7 @@ def step(
     command = [sys.executable, "-m", "loadgen", "load", "--rate", str(rate)]
     command += ["--duration", str(duration), "--settle", str(settle), "--runs-dir", str(runs)]
     command += ["--entries", *entries] if entries else []
+    command += ["--watch-poll", str(watch_poll)]
     with (runs / f"load-{rate:g}.log").open("w") as log:
         load = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(5)  # Python and Locust start, users ramp up
@@ -215,6 +221,7 @@ def step(
     run_dir = latest_run(runs, before_dirs)
     result: dict[str, Any] = {"target_rate": rate, "duration_s": duration}
     result["entries"] = list(entries) or "all"
+    result["watch_poll_s"] = watch_poll
     result |= account(run_dir, since)
     result["cpu_share"] = {k: round(v, 3) for k, v in share.items()}
     # Everything else the machine ran meanwhile (other stacks, tests): what was left to us.
@@ -226,20 +233,30 @@ def step(
     return result
 
 
-def warm_up(rate: float, seconds: int, runs: Path, out: Path, entries: Sequence[str] = ()) -> None:
+def warm_up(
+    rate: float,
+    seconds: int,
+    runs: Path,
+    out: Path,
+    entries: Sequence[str] = (),
+    watch_poll: float = 0.25,
+) -> str | None:
     """``seconds`` of load at ``rate`` before any measured step (module docstring: the JIT);
-    its figures go to ``out/warmup.json`` and one printed line. Nothing when ``seconds`` is 0."""
+    its figures go to ``out/warmup.json``; returns the line it printed (None when ``seconds``
+    is 0, and nothing runs)."""
     if seconds <= 0:
-        return
+        return None
     print(f"warm-up: {seconds} s at {rate:g} req/s (not a step)", flush=True)
-    result = step(rate, seconds, runs, 5.0, entries)
+    result = step(rate, seconds, runs, 5.0, entries, watch_poll)
     (out / "warmup.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"warm-up: achieved {result['achieved_rate']:.1f} req/s, lost {result['lost_ids']},"
-        f" dup {result['duplicated']}, time to searchable p95 {result['tts_p95_s']:.2f} s,"
-        f" Elasticsearch {result['cpu_share']['elasticsearch']:.2f} cores",
-        flush=True,
+    line = (
+        f"warm-up: {seconds} s at {rate:g} req/s (not a step): achieved"
+        f" {result['achieved_rate']:.1f} req/s, lost {result['lost_ids']}, dup"
+        f" {result['duplicated']}, time to searchable p95 {result['tts_p95_s']:.2f} s,"
+        f" Elasticsearch {result['cpu_share']['elasticsearch']:.2f} cores"
     )
+    print(line, flush=True)
+    return line
 
 
 def holds(result: dict[str, Any], tts_p95: float) -> bool:
@@ -307,6 +324,12 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=int, default=180, help="seconds of load before the steps (180; 0: none)"
     )
+    parser.add_argument(
+        "--watch-poll",
+        type=float,
+        default=0.25,
+        help="seconds between the load's searches for its IDs (0.25; loadgen load --watch-poll)",
+    )
     parser.add_argument("--tts-p95", type=float, default=2.0, help="seconds (2)")
     parser.add_argument("--out", type=Path, help="folder for the results (runs/capacity-<time>)")
     parser.add_argument(
@@ -329,10 +352,10 @@ def main() -> int:
         raise SystemExit(f"capacity: {exc}") from exc
     print(f"capacity: {os.cpu_count()} CPUs; steps {args.rates} x {args.duration} s; into {out}")
     print(f"capacity: traffic {'the full mix' if not args.entries else traffic}")
-    warm_up(args.rates[0], args.warmup, runs, out, args.entries)
+    warmed = warm_up(args.rates[0], args.warmup, runs, out, args.entries, args.watch_poll)
     results: list[dict[str, Any]] = []
     for rate in args.rates:
-        results.append(step(rate, args.duration, runs, args.settle, args.entries))
+        results.append(step(rate, args.duration, runs, args.settle, args.entries, args.watch_poll))
         rows = table(results, args.tts_p95)
         print("\n".join(rows if len(results) == 1 else rows[-1:]), flush=True)
         (out / "capacity.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -340,7 +363,9 @@ def main() -> int:
     best = max(held, key=lambda r: r["target_rate"]) if held else None
     lines = [
         f"capacity of the native stack, {os.cpu_count()} CPUs, {args.duration} s steps"
-        f" (CPU share: cores, from /proc/<pid>/stat); traffic: {traffic}",
+        f" (CPU share: cores, from /proc/<pid>/stat); traffic: {traffic}; watch polls every"
+        f" {args.watch_poll:g} s",
+        *([warmed] if warmed else []),
         *table(results, args.tts_p95),
         "",
     ]

@@ -39,6 +39,12 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=180, help="seconds of load first (180; bench.capacity)"
     )
+    parser.add_argument(
+        "--watch-poll",
+        type=float,
+        default=0.25,
+        help="seconds between the load's searches for its IDs (0.25; loadgen load --watch-poll)",
+    )
     args = parser.parse_args()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or ROOT / "runs" / f"refresh-{stamp}"
@@ -49,13 +55,18 @@ def main() -> None:
     before = next((s["settings"]["index"].get("refresh_interval") for s in found.values()), None)
     results: list[dict[str, Any]] = []
     order = list(args.intervals)
-    print(f"refresh: {os.cpu_count()} CPUs, {args.rate:g} req/s x {args.duration} s per step")
-    warm_up(args.rate, args.warmup, runs, out)
+    print(
+        f"refresh: {os.cpu_count()} CPUs, {args.rate:g} req/s x {args.duration} s per step;"
+        f" watch polls every {args.watch_poll:g} s"
+    )
+    warm_up(args.rate, args.warmup, runs, out, watch_poll=args.watch_poll)
     try:
         for _ in range(args.rounds):
             for interval in order:
                 set_interval(es, interval)
-                result = step(args.rate, args.duration, runs, settle=5.0)
+                result = step(
+                    args.rate, args.duration, runs, settle=5.0, watch_poll=args.watch_poll
+                )
                 # cores / (documents per second): CPU µs Elasticsearch spends per document
                 per_doc = result["cpu_share"]["elasticsearch"] / (
                     max(result["documents"], 1) / result["duration_s"]

@@ -14,6 +14,14 @@ from pathlib import Path
 from loadgen import cli, manifest, mix
 
 
+def _watch_poll(text: str) -> float:
+    """--watch-poll: seconds, 0.05 to 5 (argparse reports the ValueError as a usage error)."""
+    seconds = float(text)
+    if not 0.05 <= seconds <= 5:
+        raise ValueError(text)
+    return seconds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loadgen", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -29,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to keep watching for IDs not yet searchable after the last request (20)",
     )
     load.add_argument("--no-watch", action="store_true", help="do not poll Elasticsearch")
+    load.add_argument(
+        "--watch-poll",
+        type=_watch_poll,
+        default=0.25,
+        metavar="SECONDS",
+        help="seconds between the watch's searches, 0.05-5 (0.25): time to searchable is high"
+        " by up to one; each search costs Elasticsearch CPU",
+    )
     load.add_argument(
         "--entries",
         nargs="+",
@@ -94,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
                     ui=args.ui,
                     settle_s=args.settle,
                     watch=not args.no_watch,
+                    watch_poll_s=args.watch_poll,
                     workers=max(0, args.workers),
                     remote_workers=max(0, args.remote_workers),
                     entries=tuple(args.entries),

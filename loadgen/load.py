@@ -51,6 +51,7 @@ class Options:
     ui: bool = False
     settle_s: float = 20.0
     watch: bool = True
+    watch_poll_s: float = POLL_S  # seconds between the watch's searches (--watch-poll)
     workers: int = 0  # local Locust worker processes; 0 = one process, no master
     remote_workers: int = 0  # more workers the master waits for (make load-worker)
     entries: tuple[str, ...] = ()  # rows of loadgen.mix.MIX to send; () = all
@@ -261,8 +262,11 @@ def _watcher(run_dir: Path, enabled: bool) -> tuple[Watcher | None, TextIO | Non
 class Follower:
     """Reads what Locust sends as it happens: progress, and the watch for searchable IDs."""
 
-    def __init__(self, run_dir: Path, watcher: Watcher | None, progress: Progress) -> None:
+    def __init__(
+        self, run_dir: Path, watcher: Watcher | None, progress: Progress, poll_s: float = POLL_S
+    ) -> None:
         self.tail = ManifestTail(run_dir / manifest.MANIFEST)
+        self.poll_s = poll_s
         self.watcher = watcher
         self.progress = progress
         self.records: list[Record] = []
@@ -289,7 +293,7 @@ class Follower:
         try:
             while child.poll() is None:
                 self.step()
-                time.sleep(POLL_S)
+                time.sleep(self.poll_s)
         except KeyboardInterrupt:
             sys.stderr.write("\nload: stopping Locust\n")
             _interrupt(child)
@@ -313,7 +317,7 @@ class Follower:
 
         try:
             with contextlib.suppress(PollTimeout):  # the summary names what is still missing
-                poll_until(searchable, seconds, "every ID searchable", POLL_S, retry_on=())
+                poll_until(searchable, seconds, "every ID searchable", self.poll_s, retry_on=())
         except KeyboardInterrupt:
             sys.stderr.write("\nload: not waiting any longer\n")
         self.step(force=True)
@@ -359,7 +363,10 @@ def run(options: Options) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     watcher, sightings_out = _watcher(run_dir, options.watch)
     follower = Follower(
-        run_dir, watcher, Progress(options.rate, None if options.ui else options.duration_s)
+        run_dir,
+        watcher,
+        Progress(options.rate, None if options.ui else options.duration_s),
+        options.watch_poll_s,
     )
     python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = os.environ | {"PYTHONPATH": python_path}
@@ -467,7 +474,8 @@ def _summary(
                 report.Spread.of(list(tts.values())),
             ),
             f"searchable: {len(watcher.sightings)}/{with_id} tracking IDs found by"
-            f" {POLL_S * 1000:.0f} ms polls while sending and up to {options.settle_s:g} s after",
+            f" {options.watch_poll_s * 1000:.0f} ms polls while sending and up to"
+            f" {options.settle_s:g} s after",
         ]
     else:
         tts = {}

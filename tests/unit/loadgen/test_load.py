@@ -119,3 +119,41 @@ def test_progress_never_prints_the_same_line_twice(capsys: pytest.CaptureFixture
     progress.show(1, force=True)
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["sent 1  errors 0  searchable 1/1  done"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "seconds"),
+    [
+        pytest.param([], 0.25, id="default"),
+        pytest.param(["--watch-poll", "0.1"], 0.1, id="faster"),
+        pytest.param(["--watch-poll", "0.05"], 0.05, id="lowest"),
+        pytest.param(["--watch-poll", "5"], 5.0, id="highest"),
+    ],
+)
+def test_watch_poll_is_read(argv: list[str], seconds: float) -> None:
+    """--watch-poll sets the seconds between the watch's searches (bench.refresh's tables)."""
+    from loadgen.__main__ import _parser
+
+    assert _parser().parse_args(["load", *argv]).watch_poll == seconds
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("0", id="zero"),
+        pytest.param("0.01", id="too-often"),
+        pytest.param("60", id="too-rare"),
+        pytest.param("soon", id="not-a-number"),
+        pytest.param("nan", id="nan"),
+    ],
+)
+def test_watch_poll_out_of_range_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value outside 0.05-5 s is refused by argparse (exit 2, the option named)."""
+    from loadgen.__main__ import _parser
+
+    with pytest.raises(SystemExit) as stop:
+        _parser().parse_args(["load", "--watch-poll", value])
+    assert stop.value.code == 2
+    assert "--watch-poll" in capsys.readouterr().err
