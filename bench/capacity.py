@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadgen.watch import POLL_S, watch_poll
 from setup.project import PollTimeout, poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +193,7 @@ def step(
     runs: Path,
     settle: float,
     entries: Sequence[str] = (),
-    watch_poll: float = 0.25,
+    poll_s: float = POLL_S,
 ) -> dict[str, Any]:
     """One load run at ``rate``; CPU is measured over the middle of its sending window (from
     3 s after Locust starts to 2 s before it stops), when the rate is steady."""
@@ -204,7 +205,7 @@ def step(
     command = [sys.executable, "-m", "loadgen", "load", "--rate", str(rate)]
     command += ["--duration", str(duration), "--settle", str(settle), "--runs-dir", str(runs)]
     command += ["--entries", *entries] if entries else []
-    command += ["--watch-poll", str(watch_poll)]
+    command += ["--watch-poll", str(poll_s)]
     with (runs / f"load-{rate:g}.log").open("w") as log:
         load = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(5)  # Python and Locust start, users ramp up
@@ -221,7 +222,7 @@ def step(
     run_dir = latest_run(runs, before_dirs)
     result: dict[str, Any] = {"target_rate": rate, "duration_s": duration}
     result["entries"] = list(entries) or "all"
-    result["watch_poll_s"] = watch_poll
+    result["watch_poll_s"] = poll_s
     result |= account(run_dir, since)
     result["cpu_share"] = {k: round(v, 3) for k, v in share.items()}
     # Everything else the machine ran meanwhile (other stacks, tests): what was left to us.
@@ -239,7 +240,7 @@ def warm_up(
     runs: Path,
     out: Path,
     entries: Sequence[str] = (),
-    watch_poll: float = 0.25,
+    poll_s: float = POLL_S,
 ) -> str | None:
     """``seconds`` of load at ``rate`` before any measured step (module docstring: the JIT);
     its figures go to ``out/warmup.json``; returns the line it printed (None when ``seconds``
@@ -247,7 +248,7 @@ def warm_up(
     if seconds <= 0:
         return None
     print(f"warm-up: {seconds} s at {rate:g} req/s (not a step)", flush=True)
-    result = step(rate, seconds, runs, 5.0, entries, watch_poll)
+    result = step(rate, seconds, runs, 5.0, entries, poll_s)
     (out / "warmup.json").write_text(json.dumps(result, indent=2) + "\n")
     line = (
         f"warm-up: {seconds} s at {rate:g} req/s (not a step): achieved"
@@ -257,6 +258,20 @@ def warm_up(
     )
     print(line, flush=True)
     return line
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """``--warmup`` and ``--watch-poll``, alike in every bench that runs load steps."""
+    parser.add_argument(
+        "--warmup", type=int, default=180, help="seconds of load before the steps (180; 0: none)"
+    )
+    parser.add_argument(
+        "--watch-poll",
+        type=watch_poll,
+        default=POLL_S,
+        metavar="SECONDS",
+        help=f"seconds between the load's searches for its IDs ({POLL_S:g}; loadgen load's)",
+    )
 
 
 def holds(result: dict[str, Any], tts_p95: float) -> bool:
@@ -321,15 +336,7 @@ def main() -> int:
     parser.add_argument("--rates", type=float, nargs="+", default=[200, 400, 800, 1200, 1600])
     parser.add_argument("--duration", type=int, default=60, help="seconds per step (60)")
     parser.add_argument("--settle", type=float, default=10.0)
-    parser.add_argument(
-        "--warmup", type=int, default=180, help="seconds of load before the steps (180; 0: none)"
-    )
-    parser.add_argument(
-        "--watch-poll",
-        type=float,
-        default=0.25,
-        help="seconds between the load's searches for its IDs (0.25; loadgen load --watch-poll)",
-    )
+    add_load_options(parser)
     parser.add_argument("--tts-p95", type=float, default=2.0, help="seconds (2)")
     parser.add_argument("--out", type=Path, help="folder for the results (runs/capacity-<time>)")
     parser.add_argument(

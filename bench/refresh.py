@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.capacity import ROOT, step, warm_up
+from bench.capacity import ROOT, add_load_options, step, warm_up
 from loadgen.elastic import INDEX_PATTERN, connect
 
 
@@ -36,15 +36,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path)
-    parser.add_argument(
-        "--warmup", type=int, default=180, help="seconds of load first (180; bench.capacity)"
-    )
-    parser.add_argument(
-        "--watch-poll",
-        type=float,
-        default=0.25,
-        help="seconds between the load's searches for its IDs (0.25; loadgen load --watch-poll)",
-    )
+    add_load_options(parser)
     args = parser.parse_args()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or ROOT / "runs" / f"refresh-{stamp}"
@@ -59,14 +51,12 @@ def main() -> None:
         f"refresh: {os.cpu_count()} CPUs, {args.rate:g} req/s x {args.duration} s per step;"
         f" watch polls every {args.watch_poll:g} s"
     )
-    warm_up(args.rate, args.warmup, runs, out, watch_poll=args.watch_poll)
+    warm_up(args.rate, args.warmup, runs, out, poll_s=args.watch_poll)
     try:
         for _ in range(args.rounds):
             for interval in order:
                 set_interval(es, interval)
-                result = step(
-                    args.rate, args.duration, runs, settle=5.0, watch_poll=args.watch_poll
-                )
+                result = step(args.rate, args.duration, runs, settle=5.0, poll_s=args.watch_poll)
                 # cores / (documents per second): CPU µs Elasticsearch spends per document
                 per_doc = result["cpu_share"]["elasticsearch"] / (
                     max(result["documents"], 1) / result["duration_s"]

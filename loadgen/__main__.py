@@ -11,15 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadgen import cli, manifest, mix
-
-
-def _watch_poll(text: str) -> float:
-    """--watch-poll: seconds, 0.05 to 5 (argparse reports the ValueError as a usage error)."""
-    seconds = float(text)
-    if not 0.05 <= seconds <= 5:
-        raise ValueError(text)
-    return seconds
+from loadgen import cli, manifest, mix, watch
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--no-watch", action="store_true", help="do not poll Elasticsearch")
     load.add_argument(
         "--watch-poll",
-        type=_watch_poll,
-        default=0.25,
+        type=watch.watch_poll,
+        default=watch.POLL_S,
         metavar="SECONDS",
         help="seconds between the watch's searches, 0.05-5 (0.25): time to searchable is high"
         " by up to one; each search costs Elasticsearch CPU",

@@ -12,7 +12,6 @@ setup both write them), else none (an Elasticsearch without security).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from elasticsearch import Elasticsearch
 from setup.project import INDEX_PATTERN, REPO, read_env_file, secrets_dir
@@ -24,7 +23,6 @@ __all__ = [
     "connect",
     "credentials",
     "es_url",
-    "per_id",
     "read_env_file",
     "secrets_dir",
 ]
@@ -62,18 +60,3 @@ def es_hosts() -> list[str]:
 def connect(user: str = "trackstack_reader", timeout_s: float = 10.0) -> Elasticsearch:
     """A client for the stack's Elasticsearch as ``user`` (default: the least-privilege reader)."""
     return Elasticsearch(es_hosts(), basic_auth=credentials(user), request_timeout=timeout_s)
-
-
-def per_id(size: int, field: str = "tracking_id") -> dict[str, Any]:
-    """A terms aggregation with one bucket per value of a per-request ID field
-    (``tracking_id``, ``event.id``, ``trace.id``): ``{"terms": {...}}``, ``size`` buckets at most.
-
-    ``execution_hint: map`` makes Elasticsearch count the values of the documents the query
-    matched instead of building the field's global ordinals (Elasticsearch reference, terms
-    aggregation, "Execution hint"). Global ordinals span every distinct value of the shard and
-    are rebuilt on the first aggregation after each refresh: for an ID field that is one entry
-    per request ever logged, so each search of the watch or verify cost more as the day's index
-    grew. Measured on a 1.3-million-document index with a refresh between searches: 110-170 ms
-    per search with global ordinals, 16-33 ms with ``map`` (docs/PERFORMANCE.md).
-    """
-    return {"terms": {"field": field, "size": size, "execution_hint": "map"}}

@@ -34,11 +34,10 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from loadgen import USER_AGENT, __version__, chart, cli, manifest, mix, report
 from loadgen.elastic import connect
 from loadgen.manifest import Record
-from loadgen.watch import Watcher, now_ms, present
+from loadgen.watch import POLL_S, Watcher, now_ms, present
 from setup.project import REPO, PollTimeout, poll_until
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-POLL_S = 0.25  # the watch: one search per poll; at 0.1 s it cost Elasticsearch 0.1-0.2 more cores
 STOP_TIMEOUT_S = 15  # Locust lets in-flight requests finish (slow calls take up to 0.8 s)
 
 

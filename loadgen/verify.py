@@ -23,11 +23,11 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from loadgen import chart, deadletter, expectations, kibana, manifest, report, trace
-from loadgen.elastic import connect, credentials, es_url, per_id
+from loadgen.elastic import connect, credentials, es_url
 from loadgen.expectations import Check
 from loadgen.manifest import Record, Sighting
 from loadgen.mix import MIX, SYNTHETIC_PASSWORD
-from loadgen.watch import SLACK_MS, batches, now_ms, since_query
+from loadgen.watch import SLACK_MS, batches, now_ms, per_id, since_query
 from setup.project import INDEX_PATTERN
 
 BATCH = 1000

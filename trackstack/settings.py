@@ -32,11 +32,13 @@ def exit_for(error: ConfigError) -> NoReturn:
     go (the native stack's .ndjson file, Docker's log): Filebeat ships it like any other
     line, and a person reads one line. ``service.name`` comes from SERVICE_NAME when set.
     """
+    from trackstack.ecs import ECS_VERSION  # here: settings stays importable on its own
+
     line = {
         "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "log.level": "error",
         "message": f"configuration error: {error}",
-        "ecs.version": "8.11.0",
+        "ecs.version": ECS_VERSION,
         "event.dataset": "trackstack.server",
         "error.type": "ConfigError",
         "error.message": str(error),

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from loadgen import elastic
+from loadgen import watch
 from loadgen.watch import present
 from setup.project import REPO, poll_until, read_env_file, secrets_dir
 from tests.helpers import ORDERS, SERVICE, Stack, native
@@ -43,7 +43,7 @@ def _docs_per_id(stack: Stack, ids: list[str], dataset: str | None = None) -> di
         index="trackstack-logs-*",
         size=0,
         query={"bool": {"filter": filters}},
-        aggs={"ids": elastic.per_id(len(ids) + 10)},
+        aggs={"ids": watch.per_id(len(ids) + 10)},
     )
     return {b["key"]: b["doc_count"] for b in result["aggregations"]["ids"]["buckets"]}
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from loadgen import watch
+import pytest
+
+from loadgen import verify, watch
 from tests.helpers import record
 
 
@@ -46,3 +49,59 @@ def test_since_query_limits_ids_and_time() -> None:
 def test_batches() -> None:
     """IDs go out in batches of at most the given size, in order."""
     assert list(watch.batches(list(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+class Answer(dict[str, Any]):
+    """What the client returns: subscriptable, and the same mapping as ``.body``."""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self
+
+
+class RecordingEs:
+    """Records each search's aggregations; answers with no buckets."""
+
+    def __init__(self) -> None:
+        self.aggs: list[dict[str, Any]] = []
+
+    def search(self, **kwargs: Any) -> Any:
+        self.aggs.append(kwargs["aggs"])
+        return Answer(aggregations={"ids": {"buckets": []}})
+
+
+def test_per_id_counts_matched_documents_without_global_ordinals() -> None:
+    assert watch.per_id(7) == {
+        "terms": {"field": "tracking_id", "size": 7, "execution_hint": "map"}
+    }
+    assert watch.per_id(3, "event.id")["terms"]["field"] == "event.id"
+
+
+_ITEMS = list(verify.expected_by_id([record("names", "id-1")]).values())
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        pytest.param(
+            "watch.present", lambda es: watch.present(es, ["id-1"], 0.0), id="watch.present"
+        ),
+        pytest.param(
+            "verify.search_batch",
+            lambda es: verify.search_batch(es, _ITEMS, 0.0),
+            id="verify.search_batch",
+        ),
+        pytest.param(
+            "verify.search_mentions",
+            lambda es: verify.search_mentions(es, ["id-1"], 0.0, "x"),
+            id="verify.search_mentions",
+        ),
+    ],
+)
+def test_every_tool_search_by_id_uses_per_id(name: str, call: Callable[[Any], object]) -> None:
+    """Each search that buckets by tracking ID skips global ordinals (per_id's docstring)."""
+    es = RecordingEs()
+    call(es)
+    assert es.aggs, name
+    for aggs in es.aggs:
+        assert aggs["ids"]["terms"]["execution_hint"] == "map", name

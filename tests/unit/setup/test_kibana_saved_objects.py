@@ -252,7 +252,7 @@ ID_FIELDS = {"tracking_id", "event.id", "trace.id", "span.id"}
 def test_terms_on_an_id_field_skip_global_ordinals(vis: SavedObject) -> None:
     """A terms bucket on a per-request ID carries Kibana's JSON input {"execution_hint": "map"}:
     without it Elasticsearch rebuilds the field's global ordinals (every ID of the day) after
-    each refresh, for each dashboard refresh (loadgen.elastic.per_id says what that cost)."""
+    each refresh, for each dashboard refresh (loadgen.watch.per_id says what that cost)."""
     for agg in vis_state(vis)["aggs"]:
         if agg["type"] == "terms" and agg["params"].get("field") in ID_FIELDS:
             assert json.loads(agg["params"].get("json") or "{}") == {"execution_hint": "map"}
