@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from service.fault_header import InjectedFault
 from workshop.kit import (
     Context,
     Count,
@@ -38,7 +39,8 @@ class Failure:
 
     path: str
     headers: dict[str, str]
-    error_type: str
+    error_type: str  # the class's name, as the ERROR line's error.type gives it
+    error_module: str  # where the class is defined: the one module an answer may put before it
     error_message: str
     detail: str  # the part of error_message that says what went wrong
 
@@ -48,7 +50,8 @@ class Failure:
             cls(
                 f"/api/error?detail={quote(cause)}",
                 {},
-                "RuntimeError",
+                RuntimeError.__name__,
+                RuntimeError.__module__,
                 f"simulated failure: {cause}",
                 cause,
             )
@@ -57,7 +60,8 @@ class Failure:
             cls(
                 path,
                 {"X-Fault": "error"},
-                "InjectedFault",
+                InjectedFault.__name__,
+                InjectedFault.__module__,
                 f"injected fault on GET {path}",
                 f"injected fault on GET {path}",
             )
@@ -86,6 +90,7 @@ says went wrong."""
     expected = {
         "tracking_id": tracking_id,
         "error_type": mine.error_type,
+        "error_module": mine.error_module,
         "error_message": mine.error_message,
         "detail": mine.detail,
         "others": [f"{other.error_type}: {other.error_message}" for other in others],
@@ -94,9 +99,21 @@ says went wrong."""
     return Scenario(briefing, facts, expected, {"ID": tracking_id})
 
 
+def overlap(message: str, fragment: str, detail: str) -> int:
+    """The most characters that one occurrence of ``fragment`` in ``message`` shares with the
+    ``detail`` part of it (0 if none does)."""
+    starts = message.find(detail)
+    best, at = 0, message.find(fragment)
+    while at >= 0:
+        shared = min(at + len(fragment), starts + len(detail)) - max(at, starts)
+        best = max(best, shared)
+        at = message.find(fragment, at + 1)
+    return best
+
+
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
-    error_type, _, fragment = answer.partition(":")
-    error_type = normalize(error_type).rsplit(".", 1)[-1]
+    qualified, _, fragment = answer.partition(":")
+    module, _, error_type = normalize(qualified).rpartition(".")
     fragment = normalize(fragment)
     if not error_type or not fragment:
         absent = [
@@ -132,21 +149,28 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             "open the ERROR line of that tracking ID and copy its error.type field"
             " (the access line only says 500)",
         )
-    at, starts = message.find(fragment), message.find(detail)
-    if at < 0:
+    own_module = expected.get("error_module") or MODULES.get(expected["error_type"], "")
+    if module and module != own_module.lower():
+        return Verdict(
+            False,
+            f"{expected['error_type']} is not defined in {module}",
+            "error.type gives the class name alone: write it so, or with the module that"
+            " defines the class",
+        )
+    if fragment not in message:
         return Verdict(
             False,
             f'"{fragment}" is not in this request\'s error.message',
             "other requests failed in the same minute: filter on the exact tracking_id",
         )
-    overlap = min(at + len(fragment), starts + len(detail)) - max(at, starts)
-    if overlap < min(5, len(detail)):
+    shared_with_detail = overlap(message, fragment, detail)
+    if not shared_with_detail:
         return Verdict(
             False,
             f'"{fragment}" is true but says nothing about the cause',
             "every failure of this kind says that; quote the part that names what went wrong",
         )
-    # A part every failure of its kind shares ("injected fault", "on GET") names no cause.
+    # A part other failures' messages share ("injected fault", "lock") names no cause of its own.
     shared = [
         f"{failure.error_type}: {failure.error_message}"
         for failure in Failure.all()
@@ -158,4 +182,14 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             f'"{fragment}" is true of other failures too ({shared[0]})',
             "quote the part that names what went wrong in this request only",
         )
+    if shared_with_detail < min(5, len(detail)):
+        return Verdict(
+            False,
+            f'"{fragment}" is too short to name the cause',
+            "quote at least 5 characters of the part that names what went wrong",
+        )
     return Verdict(True, f"{expected['error_type']}: {expected['error_message']}")
+
+
+# The one module an answer may name before each class (its __module__): builtins.RuntimeError.
+MODULES = {failure.error_type: failure.error_module for failure in Failure.all()}

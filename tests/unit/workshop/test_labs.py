@@ -89,6 +89,10 @@ LAB2_INJECTED = {
     "error_message": "injected fault on GET /api/users",
     "detail": "injected fault on GET /api/users",
 }
+LAB2_LOCK = LAB2 | {
+    "error_message": "simulated failure: inventory lock timeout after 30 s",
+    "detail": "inventory lock timeout after 30 s",
+}
 LAB2_DECOYS = LAB2 | {"others": ["RuntimeError: simulated failure: card processor unavailable"]}
 LAB3 = {"tracking_id": "t3", "service": "trackstack-orders", "status": 200}
 LAB3_FAILED = LAB3 | {"status": 500}
@@ -139,11 +143,26 @@ LAB7 = {"tracking_id": "t7", "coupon": "LEGACY-4821"}
         pytest.param(
             2,
             LAB2_INJECTED,
-            "service.faults.InjectedFault: injected fault on GET /api/users",
+            "service.fault_header.InjectedFault: injected fault on GET /api/users",
             True,
             "",
             id="2-injected",
         ),
+        # A module before the class passes only if it is the class's own (its __module__).
+        pytest.param(
+            2,
+            LAB2_INJECTED,
+            "service.faults.InjectedFault: injected fault on GET /api/users",
+            False,
+            "not defined in service.faults",
+            id="2-injected-other-module",
+        ),
+        pytest.param(
+            2, LAB2, "myapp.errors.RuntimeError: row 4711", False, "module", id="2-made-up-module"
+        ),
+        pytest.param(2, LAB2_LOCK, "RuntimeError: lock", False, "ledger row", id="2-lock-shared"),
+        pytest.param(2, LAB2_LOCK, "RuntimeError: 30 s", False, "too short", id="2-too-short"),
+        pytest.param(2, LAB2_LOCK, "RuntimeError: lock timeout", True, "", id="2-lock-timeout"),
         pytest.param(
             2,
             LAB2_INJECTED,
@@ -369,6 +388,54 @@ def test_lab6_checker(searchable: int, answer: str, passed: bool, says: str) -> 
 
 def error_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [line for line in lines if line["log.level"] == "error"]
+
+
+def lab2_expected(failure: lab2.Failure) -> dict[str, Any]:
+    return {
+        "tracking_id": "t2",
+        "error_type": failure.error_type,
+        "error_module": failure.error_module,
+        "error_message": failure.error_message,
+        "detail": failure.detail,
+    }
+
+
+@pytest.mark.parametrize("failure", [pytest.param(f, id=f.detail) for f in lab2.Failure.all()])
+def test_lab2_every_fragment_gets_a_true_verdict(failure: lab2.Failure) -> None:
+    """Every piece of every failure's message, quoted as the answer: what a FAIL says of the
+    other failures is true of them, and a PASS names this failure's cause and no other's."""
+    message = failure.error_message.lower()
+    others = [f for f in lab2.Failure.all() if f.error_message.lower() != message]
+    for start in range(len(message)):
+        for end in range(start + 1, len(message) + 1):
+            fragment = message[start:end]
+            if not fragment.strip() or ":" in fragment:
+                continue
+            verdict = lab2.check(
+                lab2_expected(failure), f"{failure.error_type}: {fragment}", never_asked
+            )
+            kind = [f for f in others if f.error_type == failure.error_type]
+            if "every failure of this kind says that" in verdict.hint:
+                assert kind and all(fragment.strip() in f.error_message.lower() for f in kind)
+            if "true of other failures too" in verdict.message:
+                assert any(fragment.strip() in f.error_message.lower() for f in others)
+            if verdict.passed:
+                assert not any(fragment.strip() in f.error_message.lower() for f in others)
+                assert len(fragment.strip()) >= 5 and fragment.strip() in failure.detail.lower()
+
+
+@pytest.mark.parametrize("failure", [pytest.param(f, id=f.detail) for f in lab2.Failure.all()])
+def test_lab2_type_passes_bare_or_with_its_own_module_only(failure: lab2.Failure) -> None:
+    expected = lab2_expected(failure)
+    answer = f": {failure.detail}"
+    assert lab2.check(expected, failure.error_type + answer, never_asked).passed
+    assert lab2.check(
+        expected, f"{failure.error_module}.{failure.error_type}{answer}", never_asked
+    ).passed
+    for module in ("service.faults", "builtins.errors", "myapp", "orders.fault_header"):
+        if module != failure.error_module:
+            verdict = lab2.check(expected, f"{module}.{failure.error_type}{answer}", never_asked)
+            assert not verdict.passed and f"not defined in {module}" in verdict.message
 
 
 @pytest.mark.parametrize("failure", [pytest.param(f, id=f.detail) for f in lab2.Failure.all()])
