@@ -67,7 +67,7 @@ serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn
 export PORT_CHECK := import socket, sys; taken = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) == 0; arg = sys.argv[1]; arg.isdigit() or sys.exit(0); port = int(arg); taken(port) and sys.exit(next(str(p) for p in range(port + 10, port + 200) if not taken(p)))
 
 .PHONY: bench
-bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and CPU per request), formatter cost, FastAPI apps, held debug on/off, the write lock (needs wrk)
+bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and CPU per request), formatter cost, FastAPI apps, held debug on/off, the write lock, idle CPU (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
 	$(PY) -m bench.service_overhead
 	$(PY) -m bench.line_cost
@@ -77,6 +77,7 @@ bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and 
 	$(PY) -m bench.asgi_overhead
 	$(PY) -m bench.debug_overhead
 	$(PY) -m bench.line_writes
+	$(PY) -m bench.idle_cpu
 
 .PHONY: bench-capacity
 bench-capacity: ## Highest rate the native stack holds (0 lost/dup, searchable p95 <= 2 s), CPU per component, table + PNG (needs make native-up; ~13 min, 3 of them warm-up)

@@ -6,8 +6,8 @@ Why not ``gunicorn -c service/gunicorn.conf.py`` alone: gunicorn reads ``WEB_CON
 with ``int()`` when its config module is imported, before any config file runs (gunicorn's
 ``workers`` setting), so a value it cannot read (``two``, ``2.5``, blank) ended in gunicorn's
 traceback. Here that setting is read first by the same rule the config file applies
-(``service.config.worker_count``), and a bad value ends like every other bad setting: one ECS JSON line on
-stderr, exit status 1 (``trackstack.settings.exit_for``).
+(``service.config.worker_count``), and a bad value ends like every other bad setting: one
+ECS JSON line on stderr, exit status 1 (``trackstack.settings.exit_for``).
 """
 
 from __future__ import annotations
