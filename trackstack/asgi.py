@@ -35,7 +35,7 @@ from trackstack import envelope
 from trackstack.context import RequestScope, scope_var, trace_var, tracking_id_var
 from trackstack.debug import REQUEST_HEADER, TOKEN_HEADER, decide, sampled, wants_debug
 from trackstack.ids import HEADER, REQUEST_HEADERS, choose
-from trackstack.logs import open_scope, release, request_debug_var
+from trackstack.logs import open_scope, release, request_debug_var, write_through
 from trackstack.redact import Redactor
 from trackstack.settings import Settings
 from trackstack.tracecontext import TraceContext
@@ -62,6 +62,21 @@ _WANTED = {
 }
 
 
+def _write_through_on_shutdown(receive: Receive) -> Receive:
+    """``receive`` for the lifespan scope: on ``lifespan.shutdown`` the pipeline starts
+    writing each line before the call returns (``trackstack.logs.write_through``). The lines
+    of the shutdown (the app's, and uvicorn's "Application shutdown complete." and
+    "Finished server process") then cannot die queued when uvicorn re-raises SIGTERM."""
+
+    async def receive_and_see() -> Message:
+        message = await receive()
+        if message["type"] == "lifespan.shutdown":
+            write_through()
+        return message
+
+    return receive_and_see
+
+
 class TrackingMiddleware:
     """``TrackingMiddleware(app, settings=None, *, reject_body=..., access_log=True,
     handle_errors=True)``.
@@ -69,7 +84,8 @@ class TrackingMiddleware:
     ``settings`` (default ``Settings.from_env()``) gives the ID policy, the debug token and
     the redaction words. Under policy ``reject`` an invalid client ID is answered 400 with
     ``reject_body(method, path, new_id)`` (default: the JSON envelope) and the app never runs.
-    Non-HTTP scopes (lifespan, websocket) pass through untouched.
+    Other scopes pass through; on ``lifespan.shutdown`` every later line is written before
+    its logging call returns (``trackstack.logs.write_through``).
     """
 
     def __init__(
@@ -92,6 +108,9 @@ class TrackingMiddleware:
             logging.getLogger("uvicorn.access").disabled = True  # ours replaces its line
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, _write_through_on_shutdown(receive), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

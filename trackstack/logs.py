@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from contextvars import ContextVar
 from typing import Any
 
@@ -271,4 +273,35 @@ def configure_logging(settings: Settings | None = None, fd: int = 1) -> LineWrit
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
+    _write_queued_lines_on_sigterm()
     return handler
+
+
+def write_through() -> None:
+    """The installed pipeline writes every line before the logging call returns, from now
+    on (``LineWriterHandler.write_through``): for the end of a process. Does nothing if
+    ``configure_logging`` was not called."""
+    if _installed is not None:
+        _installed.handler.write_through()
+
+
+def _flush_then_terminate(signum: int, frame: object) -> None:
+    """SIGTERM's default action, after the writer thread has written the queued lines."""
+    if _installed is not None:
+        _installed.handler.flush(2.0)
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _write_queued_lines_on_sigterm() -> None:
+    """SIGTERM's default action ends the process at once, and the lines still queued for the
+    writer thread with it. uvicorn (0.29 and later) re-raises a SIGTERM it handled once its
+    graceful shutdown is done, so its last lines ("Application shutdown complete.",
+    "Finished server process") and an app's own shutdown lines were lost. Where SIGTERM still
+    has its default action (a handler a server sets, as gunicorn's do, is left alone; and
+    only in the main thread, where Python sets handlers), this writes the queued lines (at
+    most 2 s) and then ends the process by the default action: the same exit status."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _flush_then_terminate):
+        signal.signal(signal.SIGTERM, _flush_then_terminate)

@@ -119,6 +119,17 @@ class LineWriterHandler(logging.Handler):
         self._lock_fd: int | None = None  # this process's own: opened by its writer thread
         self._parked = False  # the writer waits on _wake (held while it may wait)
         self._wake: Any = None
+        self._direct_lock: Any = None  # set by write_through(): lines go out in emit
+
+    def write_through(self, timeout: float = 2.0) -> None:
+        """From now on, write each line in the caller's thread before ``emit`` returns, after
+        the queued ones (waited for up to ``timeout`` seconds). For a process about to end:
+        what is still queued dies with it if a signal's default action ends it (uvicorn
+        re-raises the SIGTERM it handled when its shutdown is done). The ASGI adapter calls
+        it on ``lifespan.shutdown``. A write then blocks its caller, as a StreamHandler's
+        does: not for a process that still serves."""
+        self.flush(timeout)
+        self._direct_lock = _real_thread_functions()[2]()
 
     @property
     def parked(self) -> bool:
@@ -141,6 +152,9 @@ class LineWriterHandler(logging.Handler):
         self._enqueue(line)
 
     def _enqueue(self, line: bytes) -> None:
+        if self._direct_lock is not None:
+            self._write_direct(line)
+            return
         if not self._writer_started:
             self._start_writer()
         self._queued += 1
@@ -156,6 +170,19 @@ class LineWriterHandler(logging.Handler):
         # Backpressure without blocking the hub: time.sleep yields in a gevent worker.
         while self._queued - self._written > self.max_pending:
             time.sleep(0.001)
+
+    def _write_direct(self, line: bytes) -> None:
+        with self._direct_lock:  # whole lines from this process's threads too
+            if self._lock_fd is None:
+                self._lock_fd = self._open_lock()
+            self._queued += 1
+            if self._lock_fd is None:
+                written = self._write(line)
+            else:
+                written = self._write_locked(self._lock_fd, line)
+            if not written:
+                self.dropped_lines += 1
+            self._written += 1
 
     def _open_lock(self) -> int | None:
         """This process's descriptor of the output's lock file, or None when not needed."""

@@ -777,3 +777,33 @@ def test_workers_gunicorn_itself_could_not_read_still_start(
     finally:
         stop_process(process)
     assert b"Traceback" not in (tmp_path / "out").read_bytes()
+
+
+# The last lines each server writes when SIGTERM stops it: every process's own farewell.
+LAST_LINES = {
+    "service": [b"Shutting down: Master", b"Worker exiting"],
+    "orders": [b"Application shutdown complete.", b"Finished server process"],
+}
+
+
+@pytest.mark.parametrize("kind", ["service", "orders"])
+def test_sigterm_stops_the_server_with_its_last_lines_written(tmp_path: Path, kind: str) -> None:
+    """SIGTERM (what native-down, docker stop and an orchestrator send): every process's
+    shutdown lines are written. uvicorn re-raises the SIGTERM it handled once it is done,
+    and its default action used to end each worker before its queued lines were written."""
+    env = {"PORT": str(free_port()), "WEB_CONCURRENCY": "2"}
+    with (tmp_path / "out").open("wb") as out:
+        process = _start(kind, env, out, subprocess.STDOUT)
+        if kind == "orders":
+            _wait_for_startup(tmp_path / "out", 2)
+        process.terminate()
+        process.wait(timeout=60)
+    output = (tmp_path / "out").read_bytes()
+    for raw in output.splitlines():
+        json.loads(raw)  # every line stays one JSON object
+    master_line, worker_line = LAST_LINES[kind]
+    assert output.count(worker_line) == 2, output[-3000:]
+    if kind == "service":
+        assert output.count(master_line) == 1, output[-3000:]
+    else:
+        assert output.count(master_line) == 2, output[-3000:]

@@ -3,14 +3,16 @@ line (background thread included), one access line per response, context reset."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI, HTTPException
 
-from tests.helpers import DEBUG_TOKEN, AsgiClient
+from tests.helpers import DEBUG_TOKEN, AsgiClient, captured_lines, parse_line
 from trackstack import Settings, current_tracking_id, is_valid, start_thread
 from trackstack.asgi import TrackingMiddleware
 from trackstack.context import trace_var, tracking_id_var
@@ -158,3 +160,34 @@ def test_uvicorn_access_logger_is_switched_off(lib_settings: Settings) -> None:
     logging.getLogger("uvicorn.access").disabled = False
     TrackingMiddleware(FastAPI(), lib_settings)
     assert logging.getLogger("uvicorn.access").disabled
+
+
+def test_lifespan_shutdown_makes_every_later_line_written_at_once(
+    tmp_path: Path, lib_settings: Settings
+) -> None:
+    """After ``lifespan.shutdown`` reaches the app, a line is in the output when its logging
+    call returns (no writer thread to wait for): uvicorn's last lines survive the SIGTERM it
+    re-raises. Before it, lines still go through the writer thread."""
+    path = tmp_path / "out.ndjson"
+    with captured_lines(path, lib_settings):
+        handler = logging.getLogger().handlers[0]
+        app = TrackingMiddleware(FastAPI(), settings=lib_settings)
+        messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent: list[str] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message["type"])
+
+        log.info("while serving")
+        assert handler._direct_lock is None
+        asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        log.info("after shutdown")
+        written = path.read_bytes().splitlines()  # read at once: no flush, no wait
+        assert [parse_line(line)["message"] for line in written][-2:] == [
+            "while serving",
+            "after shutdown",
+        ]

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
+from setup.project import REPO
 from tests.helpers import parse_line
 from trackstack import bound
 from trackstack.ecs import ConsoleFormatter, Datasets, EcsFormatter, bounded_json, event_ids
@@ -143,3 +147,39 @@ def test_many_lines_from_threads_are_whole(log_lines) -> None:
         t.join()
     lines = [line for line in log_lines() if line["message"].startswith("thread")]
     assert len(lines) == 1200
+
+
+SIGTERM_PROBE = """
+import logging, os, signal, sys
+import trackstack
+if sys.argv[1] == "own-handler":
+    signal.signal(signal.SIGTERM, lambda signum, frame: print("own handler", flush=True))
+for _ in range(2 if sys.argv[1] == "configured-twice" else 1):
+    trackstack.configure_logging()
+log = logging.getLogger("probe")
+for i in range(2000):
+    log.info("line %d", i)
+os.kill(os.getpid(), signal.SIGTERM)
+logging.shutdown()
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "returncode"),
+    [
+        pytest.param("default", -signal.SIGTERM, id="sigterm-default-action"),
+        pytest.param("configured-twice", -signal.SIGTERM, id="configured-twice"),
+        pytest.param("own-handler", 0, id="an-own-handler-is-kept"),
+    ],
+)
+def test_sigterm_writes_the_queued_lines_first(case: str, returncode: int) -> None:
+    """2,000 lines queued, then SIGTERM with its default action: all 2,000 are written, then
+    the process ends by SIGTERM as before (status -15); a handler the program set is kept."""
+    result = subprocess.run(
+        [sys.executable, "-c", SIGTERM_PROBE, case], capture_output=True, timeout=60, cwd=REPO
+    )
+    assert result.returncode == returncode, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(b"{")]
+    assert len(lines) == 2000
+    assert [json.loads(line)["message"] for line in lines] == [f"line {i}" for i in range(2000)]
+    assert (b"own handler" in result.stdout) is (case == "own-handler")

@@ -236,3 +236,19 @@ def test_lines_from_many_threads_arrive_once_while_the_writer_parks_and_wakes() 
     reader.join(10)
     lines = bytes(received).splitlines()
     assert sorted(lines) == sorted(b"%d-%d" % (t, i) for t in range(8) for i in range(300))
+
+
+def test_write_through_writes_the_queue_first_then_each_line_in_emit() -> None:
+    """write_through(): the lines queued before it come first, in order; every later line
+    is in the pipe when _enqueue returns, with no writer thread to wait for."""
+    read_end, write_end = os.pipe()
+    handler = LineWriterHandler(write_end)
+    for n in range(100):
+        handler._enqueue(b"queued %d\n" % n)
+    handler.write_through()
+    handler._enqueue(b"direct\n")
+    assert select.select([read_end], [], [], 0)[0]
+    data = b""
+    while select.select([read_end], [], [], 0)[0]:
+        data += os.read(read_end, 65536)
+    assert data == b"".join(b"queued %d\n" % n for n in range(100)) + b"direct\n"
