@@ -10,11 +10,12 @@ line records: only the failed request's released DEBUG lines name it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from workshop.kit import Context, Count, Scenario, Verdict, normalize, parse_fields
+from workshop.kit import Context, Count, Scenario, Verdict, parse_fields
 
 TITLE = "a rare failure, explained by its DEBUG lines"
 ANSWER_FORM = "coupon=<the coupon code>"
@@ -31,12 +32,8 @@ def _cart(ctx: Context, coupon: str | None) -> dict[str, Any]:
 
 def create(ctx: Context) -> Scenario:
     coupon = f"LEGACY-{ctx.rng.randint(1000, 9999)}"
-    decoys = [
-        partial(
-            ctx.send, "POST", "/api/checkout", body=_cart(ctx, ctx.rng.choice(ORDINARY_COUPONS))
-        )
-        for _ in range(40)
-    ]
+    carts = [_cart(ctx, ctx.rng.choice(ORDINARY_COUPONS)) for _ in range(40)]
+    decoys = [partial(ctx.send, "POST", "/api/checkout", body=cart) for cart in carts]
     response = ctx.crowd(
         partial(ctx.send, "POST", "/api/checkout", body=_cart(ctx, coupon)), 8, decoys
     )
@@ -51,10 +48,16 @@ KeyError: 'percent'.
 
 Which coupon code did this customer's cart carry? (The cart is in the request body: the
 access line does not have it.)"""
-    expected = {"tracking_id": tracking_id, "coupon": coupon}
+    others = sorted({cart["coupon"] for cart in carts if cart["coupon"]})
+    expected = {"tracking_id": tracking_id, "coupon": coupon, "others": others}
     return Scenario(
         briefing, {"tracking_id": tracking_id, "response": body}, expected, {"ID": tracking_id}
     )
+
+
+def _code(text: str) -> str:
+    """``LEGACY-4821``, ``legacy 4821`` and ``Legacy_4821`` alike: letters and digits."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
@@ -63,20 +66,28 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     if not given:
         return Verdict(False, "the answer needs the coupon", f"answer as: {ANSWER_FORM}")
     want = expected["coupon"].upper()
-    if given == want:
+    if _code(given) == _code(want):
         return Verdict(
             True,
             f"{want}: a coupon from before the migration, whose rule has no 'percent'; only the"
             " failed request's DEBUG lines said so",
         )
-    if given in {c for c in ORDINARY_COUPONS if c}:
+    # Answer files from before "others" was kept: the decoys' coupons were ORDINARY_COUPONS.
+    others = expected.get("others", [c for c in ORDINARY_COUPONS if c])
+    if _code(given) in {_code(other) for other in others}:
         return Verdict(
             False,
             f"{given} is an ordinary coupon that other checkouts used without failing",
             "filter on the customer's tracking_id, then read its DEBUG lines (log.level: debug),"
             " not the whole minute's",
         )
-    if normalize(given) in ("percent", "keyerror", "'percent'"):
+    if re.search(rf"\b{re.escape(want)}\b", given):
+        return Verdict(
+            False,
+            f"{given} says more than the coupon code",
+            f"answer with the code alone, as the DEBUG line writes it: {ANSWER_FORM}",
+        )
+    if "PERCENT" in given or "KEYERROR" in given:
         return Verdict(
             False,
             "that is what the ERROR line says, not which coupon caused it",
