@@ -245,7 +245,7 @@ class Number:
                 return None, f"{rest} is not a unit of {self.what}"
             value *= self.units[unit]
         if self.exact and (approx or not value.is_integer()):
-            return None, f"not exact, as {self.what} is"
+            return None, f"not exact ({self.what} is a whole number)"
         return value, ""
 
     def value(self, text: str) -> float:
@@ -289,7 +289,7 @@ def incomplete(
         return Verdict(
             False,
             "; ".join(f"{problem}: {key}={values[key]!r}" for key, problem in bad),
-            "; ".join(f"give {numbers[key].what} ({numbers[key].example})" for key, _ in bad)
+            "; ".join(f"give {numbers[key].what}, e.g. {numbers[key].example}" for key, _ in bad)
             + f"; answer as: {answer_form}",
         )
     return None

@@ -119,7 +119,8 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         if abs(ms / 1e6 - want) <= tolerance:
             mistake, hint = "far too long", "event.duration is in nanoseconds: divide by 1 000 000"
         elif abs(ms * 1000 - want) <= tolerance:
-            mistake, hint = "too short", "that looks like seconds: give milliseconds, or the unit"
+            mistake = "too short"
+            hint = f"that looks like seconds: write ms={ms * 1000:g}, or the unit: ms={ms:g} s"
         else:
             mistake = "not how long that hop took"
             hint = (

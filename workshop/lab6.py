@@ -161,8 +161,9 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         if searchable < expected["total"]:
             return Verdict(
                 False,
+                # Not "lost" nor "late" for sure: Elasticsearch cannot tell which, yet.
                 f"{total:g} is fewer than the service answered, and Elasticsearch does not have"
-                " them all yet either: Filebeat is still catching up",
+                " them all either: Filebeat may still be catching up",
                 "wait a few seconds (Filebeat retries, backing off up to 5 s) and count again;"
                 " if it stays lower, lines were lost: look at Filebeat's log",
             )

@@ -81,7 +81,9 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             "filter on the customer's tracking_id, then read its DEBUG lines (log.level: debug),"
             " not the whole minute's",
         )
-    if re.search(rf"\b{re.escape(want)}\b", given):
+    # The code in any separator, among other words: "LEGACY 4821 (from the DEBUG line)".
+    spelled = r"[\s_-]*".join(map(re.escape, re.split(r"[\s_-]+", want)))
+    if re.search(rf"\b{spelled}\b", given):
         return Verdict(
             False,
             f"{given} says more than the coupon code",

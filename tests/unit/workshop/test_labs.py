@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import random
+import re
 import subprocess
 from http import HTTPStatus
 from pathlib import Path
@@ -391,7 +392,9 @@ def lab6_lines(access: int, during: int) -> list[dict[str, Any]]:
     ("searchable", "answer", "passed", "says"),
     [
         pytest.param(120, "total=120 during=80", True, "caught up", id="right"),
-        pytest.param(100, "total=100 during=80", False, "catching up", id="counted-too-early"),
+        pytest.param(
+            100, "total=100 during=80", False, "may still be catching up", id="counted-too-early"
+        ),
         pytest.param(120, "total=100 during=80", False, "leaves some out", id="query-drops-some"),
         pytest.param(120, "total=240 during=80", False, "every line", id="all-lines"),
         pytest.param(120, "total=130 during=80", False, "access lines only", id="too-many"),
@@ -743,7 +746,8 @@ def test_lab4_verdicts_are_true_of_what_was_sent(
 
 def test_lab7_every_coupon_gets_a_true_verdict() -> None:
     """The customer's coupon (any case or separator) PASSes; a coupon other checkouts carried
-    is called ordinary only if one did; the ERROR line's words are named as such."""
+    is called ordinary only if one did; the ERROR line's words are named as such; the code
+    among other words 'says more', and only a code that is not it 'is not the coupon'."""
     expected = LAB7_FEW
     for coupon in ["LEGACY-4821", "legacy 4821", "Legacy_4821", *lab7.ORDINARY_COUPONS[:3]]:
         for answer in (f"coupon={coupon}", coupon, f"coupon {coupon}"):
@@ -753,6 +757,93 @@ def test_lab7_every_coupon_gets_a_true_verdict() -> None:
                 assert coupon in expected["others"]
     for words in ("percent", "KeyError", "KeyError: 'percent'"):
         assert "ERROR line says" in lab7.check(expected, f"coupon={words}", never_asked).message
+    for more in (
+        "LEGACY-4821 (from the DEBUG line)",
+        "legacy 4821, I think",
+        "coupon=legacy_4821 x",
+    ):
+        verdict = lab7.check(expected, more, never_asked)
+        assert "more than the coupon code" in verdict.message, (more, verdict)
+    for other in ("LEGACY-48210", "LEGACY-482", "LEGACY-1111"):
+        verdict = lab7.check(expected, other, never_asked)
+        assert "is not the coupon this customer's cart carried" in verdict.message, verdict
+
+
+# --- the lab pages show what the checker prints -------------------------------------------------
+
+# The situation each page's samples were made in (its briefing's ID, path, times and counts).
+PAGE_SITUATIONS: dict[int, tuple[dict[str, Any], kit.Count]] = {
+    1: (
+        {"tracking_id": "b0b2a310-a70e-40ae-8ef8-986d5c4c744a", **lab1.story("job", 3)},
+        never_asked,
+    ),
+    3: (
+        {
+            "tracking_id": "ec9f560f-85d5-4c33-8399-635efb35c9fc",
+            "service": kit.ORDERS,
+            "status": 200,
+        },
+        never_asked,
+    ),
+    4: (
+        {
+            "tracking_id": "lab4-x",
+            "path": "/api/users",
+            "request": "/api/users",
+            "debug_per_request": 2,
+            "refused_id": "d51d676e-136d-4583-9db5-a83f53fc8323",
+            "reason": "bad token",
+        },
+        counting(request_lines("/api/users")),
+    ),
+    5: (
+        {
+            "tracking_id": "a575e2a8-d195-46a7-843f-2c38e6857fcb",
+            "service": kit.ORDERS,
+            "path": "/api/item",
+            "ms": 1000,
+            "caller_path": "/api/orders/8052",
+        },
+        never_asked,
+    ),
+    6: ({"prefix": "lab6-abc-", "total": 323, "during": 293}, counting(lab6_lines(323, 293))),
+    7: (
+        {
+            "tracking_id": "0c3c4a43-6f0e-4b43-9d36-2f1b8e2a5b51",
+            "coupon": "LEGACY-4821",
+            "others": ["SPRING5", "VIP20", "WELCOME10"],
+        },
+        never_asked,
+    ),
+}
+MAKE_FAILED = "make: *** [mk/lab.mk:16: lab-check] Error 1"
+
+
+def page_output(lab: int, answer: str) -> str:
+    """What `make lab-check N=<lab> ANSWER='<answer>'` prints in the page's situation."""
+    expected, count = PAGE_SITUATIONS[lab]
+    verdict = workshop.LABS[lab].check(expected, answer, count)
+    printed = f"lab {lab}, {workshop.LABS[lab].title}: {verdict}"
+    return printed if verdict.passed else f"{printed}\n{MAKE_FAILED}"
+
+
+def page_samples(lab: int) -> list[tuple[str, str]]:
+    """(answer, what it printed: the lines up to the next command or the block's end) for each
+    `make lab-check` in lab<N>.md."""
+    text = (REPO / "workshop" / f"lab{lab}.md").read_text()
+    found = re.findall(
+        rf"^\$ make lab-check N={lab} ANSWER='([^']*)'[^\n]*\n((?:(?!\$ |```).*\n)*)", text, re.M
+    )
+    assert found, f"lab{lab}.md shows no make lab-check"
+    return [(answer, shown.rstrip("\n")) for answer, shown in found]
+
+
+@pytest.mark.parametrize("lab", sorted(PAGE_SITUATIONS))
+def test_lab_pages_show_what_the_checker_prints(lab: int) -> None:
+    """Every `make lab-check` sample on a lab page (its PASS, FAIL, hint and make's status line)
+    is what the checker prints for that answer in the page's own situation."""
+    for answer, shown in page_samples(lab):
+        assert shown == page_output(lab, answer), answer
 
 
 # --- the expected answers agree with the service ------------------------------------------------
