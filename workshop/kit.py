@@ -262,7 +262,15 @@ STATUS = Number("an HTTP status code", "404, or 404 Not Found", phrase=True)
 MILLISECONDS = Number(
     "a duration in milliseconds",
     "1234, ~1234 ms or 1.2 s",
-    {"ms": 1, "millisecond": 1, "s": 1000, "sec": 1000, "second": 1000, "ns": 1e-6},
+    {
+        "ms": 1,
+        "millisecond": 1,
+        "s": 1000,
+        "sec": 1000,
+        "second": 1000,
+        "ns": 1e-6,
+        "nanosecond": 1e-6,
+    },
     exact=False,
 )
 

@@ -80,6 +80,7 @@ def test_parse_fields(answer: str, keys: list[str], fields: dict[str, str]) -> N
         pytest.param(kit.MILLISECONDS, "1.2 s", 1200.0, id="ms-in-seconds"),
         pytest.param(kit.MILLISECONDS, "1.2 seconds", 1200.0, id="ms-in-seconds-long"),
         pytest.param(kit.MILLISECONDS, "1203456789 ns", 1203.456789, id="ms-in-nanoseconds"),
+        pytest.param(kit.MILLISECONDS, "1203456789 nanoseconds", 1203.456789, id="ms-in-ns-long"),
         pytest.param(kit.STATUS, "500", 500.0, id="status-bare"),
         pytest.param(kit.STATUS, "http 500", 500.0, id="status-http"),
         pytest.param(kit.STATUS, "500 internal server error", 500.0, id="status-with-phrase"),
