@@ -223,6 +223,7 @@ class Number:
 
     def read(self, text: str) -> tuple[float | None, str]:
         """(the value in the answer's own unit, "") or (None, why ``text`` is not one of these)."""
+        text = text.rstrip(".!;, ")  # the end of a sentence: "500." or "6 lines."
         if self.phrase:
             text = re.sub(r"^http(?:/\d(?:\.\d)?)?\s*", "", text)
         match = re.fullmatch(r"(~\s*)?(\d+(?:\.\d+)?)\s*(.*)", text)

@@ -55,9 +55,15 @@ access line does not have it.)"""
     )
 
 
-def _code(text: str) -> str:
-    """``LEGACY-4821``, ``legacy 4821`` and ``Legacy_4821`` alike: letters and digits."""
-    return re.sub(r"[^A-Z0-9]", "", text.upper())
+def _spelled(code: str) -> str:
+    """A pattern for ``code`` in any case-folded separator: LEGACY-4821, LEGACY 4821,
+    LEGACY_4821 and LEGACY4821 (the answer is upper-cased first)."""
+    return r"[\s_-]*".join(map(re.escape, re.findall(r"[A-Z0-9]+", code.upper())))
+
+
+def _is(given: str, code: str) -> bool:
+    """``given`` is ``code``, give or take separators and punctuation around it."""
+    return re.fullmatch(_spelled(code), given.strip(" '\"`.,;:!?()[]{}<>=~_-")) is not None
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
@@ -66,7 +72,7 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     if not given:
         return Verdict(False, "the answer needs the coupon", f"answer as: {ANSWER_FORM}")
     want = expected["coupon"].upper()
-    if _code(given) == _code(want):
+    if _is(given, want):
         return Verdict(
             True,
             f"{want}: a coupon from before the migration, whose rule has no 'percent'; only the"
@@ -74,22 +80,22 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         )
     # Answer files from before "others" was kept: the decoys' coupons were ORDINARY_COUPONS.
     others = expected.get("others", [c for c in ORDINARY_COUPONS if c])
-    if _code(given) in {_code(other) for other in others}:
+    if any(_is(given, other) for other in others):
         return Verdict(
             False,
             f"{given} is an ordinary coupon that other checkouts used without failing",
             "filter on the customer's tracking_id, then read its DEBUG lines (log.level: debug),"
             " not the whole minute's",
         )
-    # The code in any separator, among other words: "LEGACY 4821 (from the DEBUG line)".
-    spelled = r"[\s_-]*".join(map(re.escape, re.split(r"[\s_-]+", want)))
-    if re.search(rf"\b{spelled}\b", given):
+    # The code among other words: "LEGACY 4821 (from the DEBUG line)".
+    if re.search(rf"\b{_spelled(want)}\b", given):
         return Verdict(
             False,
             f"{given} says more than the coupon code",
             f"answer with the code alone, as the DEBUG line writes it: {ANSWER_FORM}",
         )
-    if "PERCENT" in given or "KEYERROR" in given:
+    # Only the ERROR line's own words (KeyError: 'percent'), not any answer that has one.
+    if re.fullmatch(r"(?:KEYERROR|PERCENT|[\s:'\"`()])+", given):
         return Verdict(
             False,
             "that is what the ERROR line says, not which coupon caused it",

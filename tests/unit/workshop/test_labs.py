@@ -84,6 +84,8 @@ def test_parse_fields(answer: str, keys: list[str], fields: dict[str, str]) -> N
         pytest.param(kit.STATUS, "500", 500.0, id="status-bare"),
         pytest.param(kit.STATUS, "http 500", 500.0, id="status-http"),
         pytest.param(kit.STATUS, "500 internal server error", 500.0, id="status-with-phrase"),
+        pytest.param(kit.STATUS, "500.", 500.0, id="status-ending-a-sentence"),
+        pytest.param(kit.LINES, "6 lines.", 6.0, id="count-ending-a-sentence"),
         pytest.param(kit.LINES, "six", None, id="count-word"),
         pytest.param(kit.LINES, "6.5", None, id="count-not-whole"),
         pytest.param(kit.LINES, "~6", None, id="count-about"),
@@ -756,8 +758,11 @@ def test_lab7_every_coupon_gets_a_true_verdict() -> None:
             assert verdict.passed is coupon.upper().startswith("LEGACY"), (answer, verdict)
             if "other checkouts used" in verdict.message:
                 assert coupon in expected["others"]
-    for words in ("percent", "KeyError", "KeyError: 'percent'"):
+    for words in ("percent", "KeyError", "KeyError: 'percent'", "KeyError('percent')"):
         assert "ERROR line says" in lab7.check(expected, f"coupon={words}", never_asked).message
+    for guess in ("LEGACY-1111 percent", "percent off"):
+        verdict = lab7.check(expected, f"coupon={guess}", never_asked)
+        assert "ERROR line says" not in verdict.message, verdict
     for more in (
         "LEGACY-4821 (from the DEBUG line)",
         "legacy 4821, I think",
@@ -765,7 +770,7 @@ def test_lab7_every_coupon_gets_a_true_verdict() -> None:
     ):
         verdict = lab7.check(expected, more, never_asked)
         assert "more than the coupon code" in verdict.message, (more, verdict)
-    for other in ("LEGACY-48210", "LEGACY-482", "LEGACY-1111"):
+    for other in ("LEGACY-48210", "LEGACY-482", "LEGACY-1111", "L.E.G.A.C.Y-4821", "LEG-ACY-4821"):
         verdict = lab7.check(expected, other, never_asked)
         assert "is not the coupon this customer's cart carried" in verdict.message, verdict
 
