@@ -15,6 +15,7 @@ from workshop.kit import (
     Verdict,
     incomplete,
     parse_fields,
+    plural,
 )
 
 TITLE = "debug logging for one request, safely"
@@ -111,8 +112,8 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         # yet, or the request that got DEBUG went to another path than the one sent plain.
         return Verdict(
             False,
-            f"{debug:g} DEBUG lines is all Elasticsearch has of your ID so far, fewer than one"
-            f" debug request to {path} writes",
+            f"{plural(debug, 'DEBUG line')} is all Elasticsearch has of your ID so far, fewer"
+            f" than one debug request to {path} writes",
             "count again in a second (a line is searchable about a second after it is"
             f" written); if it stays {debug:g}, your request with DEBUG on went to another"
             f" path: send it to {expected.get('request', path)}",
@@ -130,7 +131,7 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             mistake = "that is more lines than your ID has at DEBUG: count log.level:debug only"
         return Verdict(
             False,
-            f"{debug:g} DEBUG lines is not what your request wrote: {mistake}",
+            f"{plural(debug, 'DEBUG line')} is not what your request wrote: {mistake}",
             f'filter tracking_id:"{yours}" and log.level:debug',
         )
     if problem := _reason_problem(values["reason"], expected):
