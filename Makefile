@@ -60,10 +60,10 @@ native-status: ## One line per native piece: name, state, pid, port (native/stac
 .PHONY: serve
 serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn + gevent)
 	@free=$$($(PY) -c "$$PORT_CHECK" $(PORT) 2>&1) || { echo "serve: 127.0.0.1:$(PORT) is taken (the native stack's service? make native-status): make serve PORT=$$free" >&2; exit 2; }
-	PORT=$(PORT) $(VENV)/bin/gunicorn -c service/gunicorn.conf.py
+	PORT=$(PORT) $(PY) -m service
 
 # Exits 0 when nothing listens on 127.0.0.1:<port>, else prints the first free port from port+10.
-# A PORT that is not a number passes: gunicorn.conf.py names it (one JSON line, exit 1).
+# A PORT that is not a number passes: the service names it (one JSON line, exit 1).
 export PORT_CHECK := import socket, sys; taken = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) == 0; arg = sys.argv[1]; arg.isdigit() or sys.exit(0); port = int(arg); taken(port) and sys.exit(next(str(p) for p in range(port + 10, port + 200) if not taken(p)))
 
 .PHONY: bench

@@ -29,7 +29,7 @@ SCRIPT=service.sh
 source "$ROOT/native/lib.sh"
 
 instance_pid() { # instance_pid NAME: its pid while it runs (gunicorn's master, orders' manager)
-    local pattern="gunicorn"
+    local pattern="-m service\|gunicorn" # gunicorn: a master renamed by setproctitle
     [[ $1 == trackstack-orders ]] && pattern="-m orders"
     running_pid "$RUN/$1.pid" "$pattern"
 }
@@ -58,7 +58,7 @@ start_one() {
             echo "$BASHPID" >"$pidfile" # exec keeps the pid: the manager's
             exec setsid "$PY" -m orders >>"$LOGS/$name.ndjson" 2>&1
         fi
-        exec setsid "$PY" -m gunicorn -c service/gunicorn.conf.py --pid "$pidfile" \
+        exec setsid "$PY" -m service --pid "$pidfile" \
             >>"$LOGS/$name.ndjson" 2>&1
     ) &
     local child=$! status

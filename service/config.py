@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import trackstack
 from trackstack.settings import ConfigError, number
 
-__all__ = ["ConfigError", "Settings", "number"]
+__all__ = ["ConfigError", "Settings", "number", "worker_count"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,10 @@ class Settings(trackstack.Settings):
         settings = super().from_env(env, **(demo | overrides))
         assert isinstance(settings, cls)
         return settings
+
+
+def worker_count(env: Mapping[str, str]) -> int:
+    """gunicorn's worker processes: ``WEB_CONCURRENCY``, 1..256 (2 when unset or blank; a
+    fraction is cut to a whole number). ConfigError names it otherwise. One rule for
+    ``python -m service`` (before gunicorn reads the variable itself) and gunicorn.conf.py."""
+    return int(number(env, "WEB_CONCURRENCY", 2, 1, 256))

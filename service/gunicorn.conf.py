@@ -8,7 +8,7 @@ LOG_FILE (unset: stdout; set: append there, and reopen it on SIGUSR1 after a ren
 import os
 import secrets
 
-from service.config import Settings
+from service.config import Settings, worker_count
 from trackstack.gunicorn import JsonLogger
 from trackstack.settings import ConfigError, exit_for, number
 
@@ -26,7 +26,7 @@ os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
 # one ends the start with one JSON line naming it (exit_for), not gunicorn's traceback.
 try:
     _port = int(number(os.environ, "PORT", 8000, 1, 65535))
-    _workers = int(number(os.environ, "WEB_CONCURRENCY", 2, 1, 256))
+    _workers = worker_count(os.environ)
     _connections = int(number(os.environ, "GEVENT_CONNECTIONS", 1000, 1, 100_000))
 except ConfigError as exc:
     exit_for(exc)

@@ -38,7 +38,7 @@ CANARY = "CANARY-7d41e0"
 
 
 COMMANDS = {
-    "service": [sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py"],
+    "service": [sys.executable, "-m", "service"],
     "orders": [sys.executable, "-m", "orders"],
 }
 BOTH = [pytest.param("service", id="flask-gunicorn"), pytest.param("orders", id="fastapi-uvicorn")]
@@ -710,8 +710,10 @@ BAD_SETTINGS = [
     pytest.param("LOG_MAX_LINE_BYTES", "lots", "is not a number", id="number"),
     pytest.param("TRACKING_ID_POLICY", "trust", "must be one of", id="choice"),
     pytest.param("FAULT_ERROR_RATE", "-1", "must be between 0 and 1", id="demo-setting"),
-    # Not WEB_CONCURRENCY for gunicorn: gunicorn's own config module reads it with int() when
-    # it is imported, before any config file runs; its traceback there is gunicorn's.
+    # WEB_CONCURRENCY: gunicorn's own config module reads it with int() when it is imported,
+    # before any config file runs; python -m service reads it first (service/__main__.py).
+    pytest.param("WEB_CONCURRENCY", "two", "is not a number", id="workers"),
+    pytest.param("WEB_CONCURRENCY", "0", "must be between 1 and", id="workers-range"),
     pytest.param("PORT", "abc", "is not a number", id="server-port"),
     pytest.param("PORT", "70000", "must be between 1 and 65535", id="server-port-range"),
 ]
@@ -720,7 +722,6 @@ BAD_SETTINGS = [
 # Numbers only one of the two servers reads.
 ONE_SERVER_ONLY = [
     pytest.param("service", "GEVENT_CONNECTIONS", "many", "is not a number", id="gevent-conns"),
-    pytest.param("orders", "WEB_CONCURRENCY", "two", "is not a number", id="uvicorn-workers"),
 ]
 
 
@@ -750,3 +751,29 @@ def test_a_bad_setting_stops_the_server_with_one_json_line(
     assert record["service.name"] == f"trackstack-{kind}"
     assert record["message"].startswith("configuration error: "), record
     assert name in record["message"] and says in record["message"], record
+
+
+@pytest.mark.parametrize(
+    ("value", "workers"),
+    [
+        pytest.param("", 2, id="blank"),
+        pytest.param("1.5", 1, id="fraction"),
+        pytest.param(" 3 ", 3, id="spaces"),
+    ],
+)
+def test_workers_gunicorn_itself_could_not_read_still_start(
+    tmp_path: Path, value: str, workers: int
+) -> None:
+    """WEB_CONCURRENCY that the service's rule takes but gunicorn's int() refuses at import
+    ('' and '1.5' ended in gunicorn's traceback): python -m service starts that many."""
+    env = {"PORT": str(free_port()), "WEB_CONCURRENCY": value}
+    with (tmp_path / "out").open("wb") as out:
+        process = _start("service", env, out, subprocess.STDOUT)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    try:
+        poll_until(lambda: len(children.read_text().split()) >= workers, 30, "the workers")
+        time.sleep(0.5)  # none more come
+        assert len(children.read_text().split()) == workers
+    finally:
+        stop_process(process)
+    assert b"Traceback" not in (tmp_path / "out").read_bytes()

@@ -332,7 +332,7 @@ def test_gunicorn_control_socket_is_off(name: str) -> None:
     from gunicorn.config import Config
 
     command = SERVICES[name]["command"][2]
-    assert "exec gunicorn -c service/gunicorn.conf.py --no-control-socket" in command
+    assert "exec python -m service --no-control-socket" in command
     config = Config()
     args = config.parser().parse_args(["--no-control-socket"])
     config.set("control_socket_disable", args.control_socket_disable)
