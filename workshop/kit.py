@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -166,51 +167,143 @@ def normalize(text: str) -> str:
     return " ".join(text.strip().strip("'\"`").lower().split())
 
 
-def parse_fields(answer: str, keys: Sequence[str]) -> dict[str, str]:
-    """``key=value`` pairs (``,`` ``;`` or spaces between them; values may contain spaces);
-    a bare value counts for the first key."""
-    pattern = r"(?:^|[\s,;]+)(" + "|".join(map(re.escape, keys)) + r")\s*[=:]\s*"
-    parts = re.split(pattern, answer.strip(), flags=re.IGNORECASE)
+def parse_fields(
+    answer: str, keys: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``key=value`` pairs (``key: value`` too; ``,`` ``;`` or spaces between them; values may
+    contain spaces); a bare value counts for the first key, and so does one written after the
+    first key and a space (``coupon LEGACY-4821``). ``aliases`` maps other names of a key to it:
+    the field the answer form names (``service.name`` for ``service``), so an answer that
+    writes the field's name is read as the key it means, not as a bare value."""
+    names = {key: key for key in keys} | {
+        alias.lower(): key for alias, key in (aliases or {}).items()
+    }
+    spelled = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    text = answer.strip()
+    first = [re.escape(name) for name, key in names.items() if key == keys[0]]
+    text = re.sub(rf"^({'|'.join(first)})\s+(?=[^\s=:])", r"\1=", text, flags=re.IGNORECASE)
+    parts = re.split(rf"(?:^|[\s,;]+)({spelled})\s*[=:]\s*", text, flags=re.IGNORECASE)
     values = {keys[0]: parts[0]} if parts[0].strip() else {}
     for key, value in zip(parts[1::2], parts[2::2], strict=True):
-        values[key.lower()] = value
+        values[names[key.lower()]] = value
     return {key: normalize(value) for key, value in values.items() if normalize(value)}
 
 
 def service_name(text: str) -> str:
-    """A service as answers write it: ``orders``, ``Trackstack-Orders`` and ``trackstack-orders``
-    all mean trackstack-orders (the short name is unambiguous; service.name is the full one)."""
-    value = normalize(text)
+    """A service as answers write it: ``orders``, ``Trackstack-Orders``, ``trackstack_orders``
+    and ``trackstack orders`` all mean trackstack-orders (the short name is unambiguous;
+    service.name is the full one)."""
+    value = "-".join(normalize(text).replace("_", " ").replace("-", " ").split())
     for name in (FRONT, ORDERS):
         if value in (name, name.removeprefix("trackstack-")):
             return name
     return value
 
 
-def number(text: str | None) -> float | None:
-    match = re.fullmatch(r"~?\s*(\d+(?:\.\d+)?)\s*(?:ms|lines?|requests?)?", text or "")
-    return float(match[1]) if match else None
+def services_named(text: str) -> set[str]:
+    """The services an answer names when it lists several (``orders and service``,
+    ``trackstack-service, trackstack-orders``): each part read by `service_name`."""
+    parts = re.split(r"\s*(?:,|/|&|\+|\band\b|\bor\b)\s*", normalize(text))
+    return {service_name(part) for part in parts if part} & {FRONT, ORDERS}
 
 
-def to_number(text: str) -> float:
-    """``number`` for a value ``incomplete`` already accepted; ValueError otherwise."""
-    value = number(text)
-    if value is None:
-        raise ValueError(f"not a number: {text!r}")
-    return value
+@dataclass(frozen=True)
+class Number:
+    """How an answer writes one number: ``what`` it is (the FAIL's hint says "give <what>",
+    with ``example``), the units it may carry, each with its factor to the answer's own unit
+    (a plural ``s`` is allowed; none: a bare number only), whether it is exact (a count or a
+    status code: whole, no ``~``), and whether it may carry its HTTP reason phrase
+    (``404 Not Found``, ``HTTP 404``: RFC 9110, section 15)."""
+
+    what: str
+    example: str
+    units: Mapping[str, float] = field(default_factory=dict)
+    exact: bool = True
+    phrase: bool = False
+
+    def read(self, text: str) -> tuple[float | None, str]:
+        """(the value in the answer's own unit, "") or (None, why ``text`` is not one of these)."""
+        text = text.rstrip(".!;, ")  # the end of a sentence: "500." or "6 lines."
+        if self.phrase:
+            text = re.sub(r"^http(?:/\d(?:\.\d)?)?\s*", "", text)
+        match = re.fullmatch(r"(~\s*)?(\d+(?:\.\d+)?)\s*(.*)", text)
+        if not match:
+            return None, "not a number"
+        approx, digits, rest = match.groups()
+        value = float(digits)
+        if self.phrase:
+            try:
+                phrase = HTTPStatus(int(value)).phrase if value.is_integer() else ""
+            except ValueError:
+                phrase = ""
+            if not phrase:
+                return None, "not an HTTP status code"
+            if rest and " ".join(re.sub(r"[^a-z]+", " ", rest).split()) != phrase.lower():
+                return None, f"{rest!r} is not {value:g}'s reason phrase ({phrase})"
+        elif rest:
+            unit = rest if rest in self.units else rest.removesuffix("s")
+            if unit not in self.units:
+                return None, f"{rest} is not a unit of {self.what}"
+            value *= self.units[unit]
+        if self.exact and (approx or not value.is_integer()):
+            return None, f"not exact ({self.what} is a whole number)"
+        return value, ""
+
+    def value(self, text: str) -> float:
+        """`read` for a text `incomplete` already accepted; ValueError otherwise."""
+        value, problem = self.read(text)
+        if value is None:
+            raise ValueError(f"{problem}: {text!r}")
+        return value
+
+
+LINES = Number("a count of lines", "6", {"line": 1, "document": 1})
+REQUESTS = Number("a count of requests", "120", {"request": 1, "access line": 1, "line": 1})
+STATUS = Number("an HTTP status code", "404, or 404 Not Found", phrase=True)
+MILLISECONDS = Number(
+    "a duration in milliseconds",
+    "1234, ~1234 ms or 1.2 s",
+    {
+        "ms": 1,
+        "millisecond": 1,
+        "s": 1000,
+        "sec": 1000,
+        "second": 1000,
+        "ns": 1e-6,
+        "nanosecond": 1e-6,
+    },
+    exact=False,
+)
 
 
 def incomplete(
-    answer_form: str, values: Mapping[str, str], keys: Sequence[str], numbers: Sequence[str] = ()
+    answer_form: str,
+    values: Mapping[str, str],
+    keys: Sequence[str],
+    numbers: Mapping[str, Number] | None = None,
 ) -> Verdict | None:
-    """The FAIL for an answer that lacks one of ``keys`` or gives a non-number for one of
-    ``numbers`` (naming exactly which), else None."""
+    """The FAIL for an answer that lacks one of ``keys`` or gives one of ``numbers`` in a form
+    its `Number` does not read (naming exactly which, and why), else None."""
     absent = [key for key in keys if key not in values]
     if absent:
         return Verdict(False, f"the answer needs {', '.join(absent)}", f"answer as: {answer_form}")
-    bad = [f"{key}={values[key]!r}" for key in numbers if number(values[key]) is None]
+    numbers = numbers or {}
+    bad = [
+        (key, problem)
+        for key, spec in numbers.items()
+        for problem in [spec.read(values[key])[1]]
+        if problem
+    ]
     if bad:
         return Verdict(
-            False, f"not a number: {', '.join(bad)}", f"give a count, e.g. answer as: {answer_form}"
+            False,
+            "; ".join(f"{problem}: {key}={values[key]!r}" for key, problem in bad),
+            "; ".join(f"give {numbers[key].what}, e.g. {numbers[key].example}" for key, _ in bad)
+            + f"; answer as: {answer_form}",
         )
     return None
+
+
+def plural(count: float, noun: str) -> str:
+    """``1 line``, ``6 lines``, ``2.5 lines``."""
+    return f"{count:g} {noun}" if count == 1 else f"{count:g} {noun}s"

@@ -10,6 +10,7 @@ from typing import Any
 from workshop.kit import (
     FRONT,
     ORDERS,
+    STATUS,
     Context,
     Count,
     Scenario,
@@ -17,11 +18,13 @@ from workshop.kit import (
     incomplete,
     parse_fields,
     service_name,
-    to_number,
+    services_named,
 )
 
 TITLE = "one tracking ID across two services"
 ANSWER_FORM = "service=<service.name> status=<HTTP status>"
+# The fields the answer form names, written as keys, mean the keys.
+ALIASES = {"service.name": "service", "http.response.status_code": "status"}
 
 
 SLOWER_THAN_TIMEOUT_MS = 6000  # the service gives up on its dependency after 5 s (default)
@@ -58,12 +61,18 @@ HTTP status did THAT service answer with?"""
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
-    values = parse_fields(answer, ["service", "status"])
-    if problem := incomplete(ANSWER_FORM, values, ["service", "status"], numbers=["status"]):
+    values = parse_fields(answer, ["service", "status"], ALIASES)
+    if problem := incomplete(ANSWER_FORM, values, ["service", "status"], {"status": STATUS}):
         return problem
-    status = to_number(values["status"])
+    status = STATUS.value(values["status"])
     service = service_name(values["service"])
     late = expected["status"] == 200
+    if len(services_named(values["service"])) > 1:
+        return Verdict(
+            False,
+            f"{values['service']} names both services: the answer is the one where it went wrong",
+            "compare the two services' lines of the request: which one failed first?",
+        )
     if service == FRONT:
         return Verdict(
             False,

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from workshop.kit import (
+    LINES,
     Context,
     Count,
     Scenario,
     Verdict,
     incomplete,
     parse_fields,
-    to_number,
+    plural,
 )
 
 TITLE = "debug logging for one request, safely"
 ANSWER_FORM = "debug=<number of DEBUG lines> reason=<labels.reason>"
+ALIASES = {"labels.reason": "reason"}
+# labels.reason of a debug_refused WARNING (trackstack.debug.decide); its message is
+# "debug logging refused (<reason>)".
+REASONS = ("bad token", "missing token", "feature off")
 
 
 DEBUG_LINES = {  # DEBUG lines one debug request writes: the request summary + the handler's
@@ -67,10 +73,10 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     (access lines), which of them went to the briefing's path, which got DEBUG on (the audit
     line) or were refused, and their DEBUG lines; so sending it twice, or to another path
     first, never turns a true count into a FAIL."""
-    values = parse_fields(answer, ["debug", "reason"])
-    if problem := incomplete(ANSWER_FORM, values, ["debug", "reason"], numbers=["debug"]):
+    values = parse_fields(answer, ["debug", "reason"], ALIASES)
+    if problem := incomplete(ANSWER_FORM, values, ["debug", "reason"], {"debug": LINES}):
         return problem
-    debug = to_number(values["debug"])
+    debug = LINES.value(values["debug"])
     yours, path = expected["tracking_id"], expected["path"]
     access = {"term": {"event.dataset": "trackstack.access"}}
     sent = count(_mine(expected, access))
@@ -101,6 +107,17 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         )
     per_request = expected["debug_per_request"]
     have = count(_mine(expected, {"term": {"log.level": "debug"}}))
+    if debug == have < per_request:
+        # Fewer than one debug request to the path writes: its lines are not all searchable
+        # yet, or the request that got DEBUG went to another path than the one sent plain.
+        return Verdict(
+            False,
+            f"{plural(debug, 'DEBUG line')} is all Elasticsearch has of your ID so far, fewer"
+            f" than one debug request to {path} writes",
+            "count again in a second (a line is searchable about a second after it is"
+            f" written); if it stays {debug:g}, your request with DEBUG on went to another"
+            f" path: send it to {expected.get('request', path)}",
+        )
     if debug not in (per_request, have):
         if debug in (per_request + 1, have + enabled):
             mistake = "the INFO audit line debug_enabled is not a DEBUG line"
@@ -114,18 +131,39 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             mistake = "that is more lines than your ID has at DEBUG: count log.level:debug only"
         return Verdict(
             False,
-            f"{debug:g} DEBUG lines is not what your request wrote: {mistake}",
+            f"{plural(debug, 'DEBUG line')} is not what your request wrote: {mistake}",
             f'filter tracking_id:"{yours}" and log.level:debug',
         )
-    if values["reason"].replace("_", " ").replace("-", " ") != expected["reason"]:
-        return Verdict(
-            False,
-            f'"{values["reason"]}" is not why {expected["refused_id"]} was refused',
-            "open that request's WARNING (event.action: debug_refused) and read labels.reason",
-        )
+    if problem := _reason_problem(values["reason"], expected):
+        return problem
     return Verdict(
         True,
         f"{per_request} DEBUG line{'s' if per_request != 1 else ''} per debug request to {path},"
         f" and the other request was refused ({expected['reason']}):"
         " only the token holder turns on DEBUG, and the token is never logged",
+    )
+
+
+def _letters(text: str) -> str:
+    """``Bad_Token``, ``bad-token`` and ``badtoken`` alike: the letters, lower case."""
+    return re.sub(r"[^a-z]", "", text.lower())
+
+
+def _reason_problem(given: str, expected: Mapping[str, Any]) -> Verdict | None:
+    """None if ``given`` is the refused request's labels.reason (in any spelling, or as its
+    WARNING's message); else the FAIL, which says "not why" only if ``given`` does not name it."""
+    want = expected["reason"]
+    if _letters(given) in (_letters(want), _letters(f"debug logging refused ({want})")):
+        return None
+    named = [reason for reason in REASONS if _letters(reason) in _letters(given)]
+    if want in named:
+        return Verdict(
+            False,
+            f'"{given}" names more than the reason',
+            "answer with the value of labels.reason alone (one of: " + ", ".join(REASONS) + ")",
+        )
+    return Verdict(
+        False,
+        f'"{given}" is not why {expected["refused_id"]} was refused',
+        "open that request's WARNING (event.action: debug_refused) and read labels.reason",
     )

@@ -10,11 +10,12 @@ line records: only the failed request's released DEBUG lines name it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from workshop.kit import Context, Count, Scenario, Verdict, normalize, parse_fields
+from workshop.kit import Context, Count, Scenario, Verdict, parse_fields
 
 TITLE = "a rare failure, explained by its DEBUG lines"
 ANSWER_FORM = "coupon=<the coupon code>"
@@ -31,12 +32,8 @@ def _cart(ctx: Context, coupon: str | None) -> dict[str, Any]:
 
 def create(ctx: Context) -> Scenario:
     coupon = f"LEGACY-{ctx.rng.randint(1000, 9999)}"
-    decoys = [
-        partial(
-            ctx.send, "POST", "/api/checkout", body=_cart(ctx, ctx.rng.choice(ORDINARY_COUPONS))
-        )
-        for _ in range(40)
-    ]
+    carts = [_cart(ctx, ctx.rng.choice(ORDINARY_COUPONS)) for _ in range(40)]
+    decoys = [partial(ctx.send, "POST", "/api/checkout", body=cart) for cart in carts]
     response = ctx.crowd(
         partial(ctx.send, "POST", "/api/checkout", body=_cart(ctx, coupon)), 8, decoys
     )
@@ -51,10 +48,22 @@ KeyError: 'percent'.
 
 Which coupon code did this customer's cart carry? (The cart is in the request body: the
 access line does not have it.)"""
-    expected = {"tracking_id": tracking_id, "coupon": coupon}
+    others = sorted({cart["coupon"] for cart in carts if cart["coupon"]})
+    expected = {"tracking_id": tracking_id, "coupon": coupon, "others": others}
     return Scenario(
         briefing, {"tracking_id": tracking_id, "response": body}, expected, {"ID": tracking_id}
     )
+
+
+def _spelled(code: str) -> str:
+    """A pattern for ``code`` in any case-folded separator: LEGACY-4821, LEGACY 4821,
+    LEGACY_4821 and LEGACY4821 (the answer is upper-cased first)."""
+    return r"[\s_-]*".join(map(re.escape, re.findall(r"[A-Z0-9]+", code.upper())))
+
+
+def _is(given: str, code: str) -> bool:
+    """``given`` is ``code``, give or take separators and punctuation around it."""
+    return re.fullmatch(_spelled(code), given.strip(" '\"`.,;:!?()[]{}<>=~_-")) is not None
 
 
 def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
@@ -63,20 +72,30 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     if not given:
         return Verdict(False, "the answer needs the coupon", f"answer as: {ANSWER_FORM}")
     want = expected["coupon"].upper()
-    if given == want:
+    if _is(given, want):
         return Verdict(
             True,
             f"{want}: a coupon from before the migration, whose rule has no 'percent'; only the"
             " failed request's DEBUG lines said so",
         )
-    if given in {c for c in ORDINARY_COUPONS if c}:
+    # Answer files from before "others" was kept: the decoys' coupons were ORDINARY_COUPONS.
+    others = expected.get("others", [c for c in ORDINARY_COUPONS if c])
+    if any(_is(given, other) for other in others):
         return Verdict(
             False,
             f"{given} is an ordinary coupon that other checkouts used without failing",
             "filter on the customer's tracking_id, then read its DEBUG lines (log.level: debug),"
             " not the whole minute's",
         )
-    if normalize(given) in ("percent", "keyerror", "'percent'"):
+    # The code among other words: "LEGACY 4821 (from the DEBUG line)".
+    if re.search(rf"\b{_spelled(want)}\b", given):
+        return Verdict(
+            False,
+            f"{given} says more than the coupon code",
+            f"answer with the code alone, as the DEBUG line writes it: {ANSWER_FORM}",
+        )
+    # Only the ERROR line's own words (KeyError: 'percent'), not any answer that has one.
+    if re.fullmatch(r"(?:KEYERROR|PERCENT|[\s:'\"`()])+", given):
         return Verdict(
             False,
             "that is what the ERROR line says, not which coupon caused it",

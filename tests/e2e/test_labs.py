@@ -207,7 +207,7 @@ def test_lab1_mistakes(lab1: Attendee, reader: Elasticsearch) -> None:
         response = next(d for d in docs if field(d, "event.dataset") == "trackstack.access")
         until = [d for d in docs if field(d, "@timestamp") <= field(response, "@timestamp")]
         lab1.fails(f"lines={len(until)}", "after its response")
-    lab1.fails(f"lines={len(docs) + 3}", "other requests' lines")
+    lab1.fails(f"lines={len(docs) + 3}", f"more than request {lab1.variables['ID']} wrote")
     lab1.fails("lines=many", "lines=<number>")
 
 

@@ -7,7 +7,9 @@ import dataclasses
 import importlib
 import json
 import random
+import re
 import subprocess
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import workshop
 from service import create_app
 from setup.project import REPO, poll_until
 from tests.helpers import DEBUG_TOKEN, captured_lines
-from workshop import Lab, __main__, kit, lab2, lab4
+from workshop import Lab, __main__, kit, lab1, lab2, lab3, lab4, lab5, lab7
 from workshop.kit import Scenario, Verdict
 
 
@@ -66,12 +68,40 @@ def test_parse_fields(answer: str, keys: list[str], fields: dict[str, str]) -> N
 
 
 @pytest.mark.parametrize(
-    ("text", "value"),
-    [("6", 6.0), ("~1234 ms", 1234.0), ("2.5", 2.5), ("7 lines", 7.0), ("six", None), (None, None)],
+    ("spec", "text", "value"),
+    [
+        pytest.param(kit.LINES, "6", 6.0, id="count-bare"),
+        pytest.param(kit.LINES, "7 lines", 7.0, id="count-with-its-unit"),
+        pytest.param(kit.LINES, "1 line", 1.0, id="count-singular-unit"),
+        pytest.param(kit.LINES, "6.0", 6.0, id="count-whole-float"),
+        pytest.param(kit.MILLISECONDS, "~1234 ms", 1234.0, id="ms-about"),
+        pytest.param(kit.MILLISECONDS, "2.5", 2.5, id="ms-fraction"),
+        pytest.param(kit.MILLISECONDS, "1200ms", 1200.0, id="ms-unit-no-space"),
+        pytest.param(kit.MILLISECONDS, "1.2 s", 1200.0, id="ms-in-seconds"),
+        pytest.param(kit.MILLISECONDS, "1.2 seconds", 1200.0, id="ms-in-seconds-long"),
+        pytest.param(kit.MILLISECONDS, "1203456789 ns", 1203.456789, id="ms-in-nanoseconds"),
+        pytest.param(kit.MILLISECONDS, "1203456789 nanoseconds", 1203.456789, id="ms-in-ns-long"),
+        pytest.param(kit.STATUS, "500", 500.0, id="status-bare"),
+        pytest.param(kit.STATUS, "http 500", 500.0, id="status-http"),
+        pytest.param(kit.STATUS, "500 internal server error", 500.0, id="status-with-phrase"),
+        pytest.param(kit.STATUS, "500.", 500.0, id="status-ending-a-sentence"),
+        pytest.param(kit.LINES, "6 lines.", 6.0, id="count-ending-a-sentence"),
+        pytest.param(kit.LINES, "six", None, id="count-word"),
+        pytest.param(kit.LINES, "6.5", None, id="count-not-whole"),
+        pytest.param(kit.LINES, "~6", None, id="count-about"),
+        pytest.param(kit.LINES, "6 ms", None, id="count-with-a-duration-unit"),
+        pytest.param(kit.MILLISECONDS, "1200 lines", None, id="ms-with-a-count-unit"),
+        pytest.param(kit.STATUS, "500 ms", None, id="status-with-a-unit"),
+        pytest.param(kit.STATUS, "500 ok", None, id="status-with-another-codes-phrase"),
+        pytest.param(kit.STATUS, "999", None, id="status-no-such-code"),
+    ],
 )
-def test_number(text: str | None, value: float | None) -> None:
-    """Numbers with an optional ~ and unit; anything else is None."""
-    assert kit.number(text) == value
+def test_number_reads_only_its_own_units(spec: kit.Number, text: str, value: float | None) -> None:
+    """A number reads bare or with one of its own units (converted: 1.2 s is 1200 ms), a status
+    with its own reason phrase; a count is whole and exact; anything else is not read."""
+    got, problem = spec.read(text)
+    assert got == pytest.approx(value) if value is not None else got is None
+    assert bool(problem) is (value is None)
 
 
 # --- every checker ------------------------------------------------------------------------------
@@ -365,7 +395,9 @@ def lab6_lines(access: int, during: int) -> list[dict[str, Any]]:
     ("searchable", "answer", "passed", "says"),
     [
         pytest.param(120, "total=120 during=80", True, "caught up", id="right"),
-        pytest.param(100, "total=100 during=80", False, "catching up", id="counted-too-early"),
+        pytest.param(
+            100, "total=100 during=80", False, "may still be catching up", id="counted-too-early"
+        ),
         pytest.param(120, "total=100 during=80", False, "leaves some out", id="query-drops-some"),
         pytest.param(120, "total=240 during=80", False, "every line", id="all-lines"),
         pytest.param(120, "total=130 during=80", False, "access lines only", id="too-many"),
@@ -381,6 +413,443 @@ def test_lab6_checker(searchable: int, answer: str, passed: bool, says: str) -> 
     assert verdict.passed is passed, verdict
     assert says in str(verdict)
     assert passed or verdict.hint
+
+
+# --- every verdict is true: the forms the pages allow, and what each verdict claims ------------
+
+LAB5_ORDER = LAB5 | {"caller_path": "/api/orders/8052"}
+LAB7_FEW = LAB7 | {"others": ["WELCOME10", "SPRING5"]}
+
+
+@pytest.mark.parametrize(
+    ("lab", "expected", "answer"),
+    [
+        pytest.param(1, LAB1, "6 documents", id="1-documents-as-make-trace-says"),
+        pytest.param(1, LAB1, "lines 6", id="1-key-space-value"),
+        pytest.param(
+            3, LAB3_FAILED, "service.name=trackstack-orders status=500", id="3-field-name-as-key"
+        ),
+        pytest.param(
+            3, LAB3, "http.response.status_code=200 service.name=orders", id="3-both-field-names"
+        ),
+        pytest.param(3, LAB3_FAILED, "service=orders status=HTTP 500", id="3-status-with-http"),
+        pytest.param(
+            3,
+            LAB3_FAILED,
+            "service=orders status=500 Internal Server Error",
+            id="3-status-with-its-phrase",
+        ),
+        pytest.param(3, LAB3, "service=Trackstack Orders status=200", id="3-name-with-a-space"),
+        pytest.param(3, LAB3, "service=trackstack_orders status=200", id="3-name-underscore"),
+        pytest.param(
+            5, LAB5, "service.name=orders url.path=/api/item ms=1.2 s", id="5-field-names-seconds"
+        ),
+        pytest.param(
+            5, LAB5, "service=orders path=GET /api/item?sku=lab-1 ms=1200ms", id="5-access-message"
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=orders path=http://127.0.0.1:8001/api/item?sku=x duration=1210",
+            id="5-url-full-and-kibanas-duration-column",
+        ),
+        pytest.param(
+            5, LAB5, "service=orders path=/api/item ms=1203456789 ns", id="5-nanoseconds-unit"
+        ),
+        pytest.param(6, LAB6, "total=120 requests during=80 access lines", id="6-units"),
+        pytest.param(7, LAB7, "coupon LEGACY-4821", id="7-key-space-value"),
+        pytest.param(7, LAB7, "coupon=legacy 4821", id="7-space-for-hyphen"),
+    ],
+)
+def test_checker_passes_every_form_the_page_allows(
+    lab: int, expected: dict[str, Any], answer: str
+) -> None:
+    """A right answer written as the page allows (case, spacing, units, the field's own name as
+    the key, a short service name, the access line's or url.full's form of a path) PASSes."""
+    verdict = workshop.LABS[lab].check(expected, answer, counting(lab6_lines(120, 80)))
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize(
+    ("lab", "expected", "answer", "says", "never"),
+    [
+        # Made up, and PASSed: a unit of another quantity, an approximate count.
+        pytest.param(1, LAB1, "lines=6 ms", "not a unit", "", id="1-count-in-ms"),
+        pytest.param(1, LAB1, "lines=~6", "not exact", "", id="1-count-about"),
+        pytest.param(
+            3, LAB3_FAILED, "service=orders status=500 ms", "not 500's", "", id="3-status-in-ms"
+        ),
+        pytest.param(5, LAB5, "service=orders path=/api/item ms=1200 lines", "unit", "", id="5-ms"),
+        pytest.param(6, LAB6, "total=120 ms during=80", "unit", "", id="6-total-in-ms"),
+        # A FAIL whose reason was not the real one.
+        pytest.param(1, LAB1, "lines=6.5", "not exact", "other requests", id="1-half-a-line"),
+        pytest.param(1, LAB1, "lines=7", "more than request t1", "other requests", id="1-more"),
+        pytest.param(
+            3,
+            LAB3_FAILED,
+            "service=orders status=500 OK",
+            "'ok' is not 500's reason phrase (Internal Server Error)",
+            "not a number",
+            id="3-another-codes-phrase",
+        ),
+        pytest.param(
+            3,
+            LAB3,
+            "service=trackstack-service, trackstack-orders status=200",
+            "names both services",
+            "not a service",
+            id="3-both-services",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=trackstack-service path=/api/slow ms=500",
+            "not a line of this request",
+            "waited",
+            id="5-caller-with-another-requests-path",
+        ),
+        pytest.param(
+            5,
+            LAB5_ORDER,
+            "service=trackstack-service path=/api/orders/42 ms=1220",
+            "not a line of this request",
+            "waited",
+            id="5-caller-with-another-orders-path",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=orders path=/api/item ms=150000",
+            "not how long",
+            "event.duration is in nanoseconds",
+            id="5-neither-ms-nor-ns",
+        ),
+        pytest.param(
+            5,
+            LAB5,
+            "service=orders path=/api/item ms=1.2",
+            "looks like seconds",
+            "",
+            id="5-seconds-as-ms",
+        ),
+        pytest.param(6, LAB6, "total=119.5 during=80", "not exact", "catching", id="6-half"),
+        pytest.param(
+            7, LAB7, "coupon=KeyError: 'percent'", "ERROR line says", "", id="7-the-error-line"
+        ),
+        pytest.param(
+            7,
+            LAB7,
+            "coupon=LEGACY-4821 (from the DEBUG line)",
+            "more than the coupon code",
+            "not the coupon",
+            id="7-the-code-and-more",
+        ),
+        pytest.param(
+            7, LAB7_FEW, "coupon=VIP20", "not the coupon", "other checkouts", id="7-unused-coupon"
+        ),
+    ],
+)
+def test_checker_fails_for_the_true_reason(
+    lab: int, expected: dict[str, Any], answer: str, says: str, never: str
+) -> None:
+    """A made-up form FAILs; a FAIL names what is true of the answer, not a guess at a mistake
+    that the answer does not show."""
+    verdict = workshop.LABS[lab].check(expected, answer, counting(lab6_lines(120, 80)))
+    assert not verdict.passed, verdict
+    assert says in str(verdict)
+    assert not never or never not in str(verdict)
+
+
+@pytest.mark.parametrize(
+    ("lab", "key", "spec"),
+    [
+        pytest.param(1, "lines", kit.LINES, id="1-lines"),
+        pytest.param(3, "status", kit.STATUS, id="3-status"),
+        pytest.param(4, "debug", kit.LINES, id="4-debug"),
+        pytest.param(5, "ms", kit.MILLISECONDS, id="5-ms"),
+        pytest.param(6, "total", kit.REQUESTS, id="6-total"),
+        pytest.param(6, "during", kit.REQUESTS, id="6-during"),
+    ],
+)
+def test_a_number_it_cannot_read_gets_a_hint_for_that_number(
+    lab: int, key: str, spec: kit.Number
+) -> None:
+    """Every numeric key, given a word: the FAIL names the key and the hint asks for what that
+    key is (a status code, a duration), never "a count" for what is not one."""
+    module = importlib.import_module(f"workshop.lab{lab}")
+    filled = {k: "x" for k in ("service", "path", "reason", "lines", "total", "during")}
+    answer = " ".join(f"{k}={'orders' if k == 'service' else '1'}" for k in filled) + f" {key}=n/a"
+    verdict = module.check({}, answer, lambda query: 0)
+    assert not verdict.passed and f"{key}='n/a'" in verdict.message
+    assert f"give {spec.what}" in verdict.hint
+    assert ("count" in verdict.hint) is ("count" in spec.what)
+
+
+def lab1_stories() -> list[Any]:
+    """Every situation `make lab N=1` makes: a job of 2 to 4 steps, or an order."""
+    made = [("job", steps) for steps in (2, 3, 4)] + [("order", 0)]
+    return [pytest.param({"tracking_id": "t1", **lab1.story(*m)}, id=f"{m[0]}{m[1]}") for m in made]
+
+
+@pytest.mark.parametrize("expected", lab1_stories())
+def test_lab1_every_count_gets_a_true_verdict(expected: dict[str, Any]) -> None:
+    """Every count from 0 to 12, whole or not, bare or with its unit: PASS only for the right
+    one, and what each FAIL says of it is true of the request."""
+    want, shares = expected["lines"], expected["by_service"]
+    for whole in range(13):
+        for n in (whole, whole + 0.5):
+            for answer in (f"lines={n:g}", f"{n:g} lines", f"lines: {n:g}"):
+                verdict = lab1.check(expected, answer, never_asked)
+                said = str(verdict)
+                assert verdict.passed is (n == want), (answer, said)
+                assert verdict.passed or verdict.hint
+                if "not exact" in said:
+                    assert n != int(n)
+                    continue
+                assert n == int(n), (answer, said)
+                if "one service's share" in said:
+                    assert len(shares) > 1 and n in shares.values() and n < want
+                if "up to its access line" in said:
+                    assert n == expected["until_response"] < want
+                if "too few" in said:
+                    assert n < want
+                if "more than" in said:
+                    assert n > want
+
+
+@pytest.mark.parametrize("status", [200, 500], ids=["late", "failed"])
+def test_lab3_every_service_and_status_gets_a_true_verdict(status: int) -> None:
+    """Each service (every spelling the page allows, and made-up ones) with each status
+    (bare, with HTTP, with its phrase): PASS only for trackstack-orders and its own status;
+    each FAIL's claim is true of the answer."""
+    expected = LAB3 | {"status": status}
+    spellings = {
+        kit.FRONT: ["trackstack-service", "service", "Trackstack Service", "trackstack_service"],
+        kit.ORDERS: ["trackstack-orders", "orders", "Trackstack-Orders", "trackstack orders"],
+        "": ["payments", "trackstack-payments", "ordres"],
+    }
+    for code in (200, 500, 502, 504):
+        phrase = HTTPStatus(code).phrase
+        for written in (f"{code}", f"HTTP {code}", f"{code} {phrase}"):
+            for service, names in spellings.items():
+                for name in names:
+                    for answer in (
+                        f"service={name} status={written}",
+                        f"service.name={name}, http.response.status_code: {written}",
+                    ):
+                        verdict = lab3.check(expected, answer, never_asked)
+                        said = str(verdict)
+                        assert verdict.passed is (service == kit.ORDERS and code == status), said
+                        if "where the failure showed" in said:
+                            assert service == kit.FRONT
+                        if "not a service of this request" in said:
+                            assert not service
+                        if "answered the customer" in said:
+                            assert status == 200 and code == 500 and service == kit.ORDERS
+                        if "is not what" in said:
+                            assert service == kit.ORDERS and code != status
+
+
+def test_lab5_every_line_and_duration_gets_a_true_verdict() -> None:
+    """Each service and path (the request's two access lines, the dependency_call line, other
+    requests' paths; bare, as the access line's message, as url.full) with durations in ms,
+    s and ns: PASS only for the callee's line within 15 % (or 100 ms), and each FAIL's claim
+    is true: 'waited' only for the caller's own access line, a unit only if it fits."""
+    want, caller = LAB5_ORDER["ms"], LAB5_ORDER["caller_path"]
+    tolerance = max(100, 0.15 * want)
+    paths = {
+        "/api/item": ["/api/item", "GET /api/item?sku=lab-7", "http://127.0.0.1:8001/api/item"],
+        caller: [caller, f"GET {caller}"],
+        "other": ["/api/orders/42", "/api/slow", "/api/names"],
+    }
+    durations = [(ms, f"{ms:g}") for ms in (300, 1000, 1150, 1200, 1350, 1500)]
+    durations += [(1200.0, "1.2 s"), (1200.0, "1200 ms"), (1.2, "1.2"), (1.2e9, "1200000000")]
+    for service in (kit.FRONT, kit.ORDERS):
+        for line, written_paths in paths.items():
+            for path in written_paths:
+                for ms, written in durations:
+                    answer = f"service={service} path={path} ms={written}"
+                    verdict = lab5.check(LAB5_ORDER, answer, never_asked)
+                    said = str(verdict)
+                    right = service == kit.ORDERS and line == "/api/item"
+                    assert verdict.passed is (right and abs(ms - want) <= tolerance), said
+                    if "dependency_call line" in verdict.message:
+                        assert service == kit.FRONT and line == "/api/item"
+                    if "waited" in verdict.message:
+                        assert service == kit.FRONT and line == caller
+                    if "not a line of this request" in verdict.message:
+                        assert line == "other" or (service == kit.ORDERS and line == caller)
+                    if "event.duration is in nanoseconds" in verdict.hint:
+                        assert right and abs(ms / 1e6 - want) <= tolerance
+                    if "looks like seconds" in verdict.hint:
+                        assert right and abs(ms * 1000 - want) <= tolerance
+
+
+@pytest.mark.parametrize("reason", lab4.REASONS)
+def test_lab4_every_reason_gets_a_true_verdict(reason: str) -> None:
+    """Each labels.reason, in every spelling and as its WARNING's message, alone or with
+    another: PASS only when it names the refused request's reason alone; 'not why' only when
+    the answer does not name it at all."""
+    expected = LAB4 | {"reason": reason}
+    for given in lab4.REASONS:
+        written = [
+            given,
+            given.replace(" ", "_"),
+            given.title().replace(" ", ""),
+            f"debug logging refused ({given})",
+        ]
+        written += [f"{given} or {other}" for other in lab4.REASONS if other != given]
+        for text in written:
+            for answer in (f"debug=2 reason={text}", f"debug=2 labels.reason={text}"):
+                verdict = lab4.check(expected, answer, counting(ONCE))
+                alone = " or " not in text
+                assert verdict.passed is (given == reason and alone), (answer, str(verdict))
+                if "is not why" in verdict.message:
+                    assert reason not in text.lower().replace("_", " ")
+
+
+@pytest.mark.parametrize(
+    ("lines", "answer", "passed", "says"),
+    [
+        pytest.param(
+            request_lines("/api/names") + request_lines("/api/item", debug=False),
+            "debug=1 reason=bad token",
+            False,
+            "fewer than one debug request to /api/item",
+            id="debug-on-another-path-plain-on-the-briefings",
+        ),
+        pytest.param(ONCE, "debug=1.5 reason=bad token", False, "not exact", id="half-a-line"),
+        pytest.param(ONCE, "debug=2 ms reason=bad token", False, "unit", id="lines-in-ms"),
+        pytest.param(ONCE, "debug=2 lines reason=BadToken", True, "", id="unit-and-spelling"),
+        pytest.param(
+            ONCE,
+            "debug=2 reason=debug logging refused (bad token)",
+            True,
+            "",
+            id="the-warnings-message",
+        ),
+        pytest.param(
+            ONCE,
+            "debug=2 reason=bad token or missing token",
+            False,
+            "names more than the reason",
+            id="two-reasons",
+        ),
+    ],
+)
+def test_lab4_verdicts_are_true_of_what_was_sent(
+    lines: list[dict[str, Any]], answer: str, passed: bool, says: str
+) -> None:
+    """A count Elasticsearch has only because the debug request went elsewhere does not PASS;
+    a reason written as its WARNING says it PASSes; a count is whole and has no other unit."""
+    verdict = lab4.check(LAB4, answer, counting(lines))
+    assert verdict.passed is passed, verdict
+    assert says in str(verdict)
+
+
+def test_lab7_every_coupon_gets_a_true_verdict() -> None:
+    """The customer's coupon (any case or separator) PASSes; a coupon other checkouts carried
+    is called ordinary only if one did; the ERROR line's words are named as such; the code
+    among other words 'says more', and only a code that is not it 'is not the coupon'."""
+    expected = LAB7_FEW
+    for coupon in ["LEGACY-4821", "legacy 4821", "Legacy_4821", *lab7.ORDINARY_COUPONS[:3]]:
+        for answer in (f"coupon={coupon}", coupon, f"coupon {coupon}"):
+            verdict = lab7.check(expected, answer, never_asked)
+            assert verdict.passed is coupon.upper().startswith("LEGACY"), (answer, verdict)
+            if "other checkouts used" in verdict.message:
+                assert coupon in expected["others"]
+    for words in ("percent", "KeyError", "KeyError: 'percent'", "KeyError('percent')"):
+        assert "ERROR line says" in lab7.check(expected, f"coupon={words}", never_asked).message
+    for guess in ("LEGACY-1111 percent", "percent off"):
+        verdict = lab7.check(expected, f"coupon={guess}", never_asked)
+        assert "ERROR line says" not in verdict.message, verdict
+    for more in (
+        "LEGACY-4821 (from the DEBUG line)",
+        "legacy 4821, I think",
+        "coupon=legacy_4821 x",
+    ):
+        verdict = lab7.check(expected, more, never_asked)
+        assert "more than the coupon code" in verdict.message, (more, verdict)
+    for other in ("LEGACY-48210", "LEGACY-482", "LEGACY-1111", "L.E.G.A.C.Y-4821", "LEG-ACY-4821"):
+        verdict = lab7.check(expected, other, never_asked)
+        assert "is not the coupon this customer's cart carried" in verdict.message, verdict
+
+
+# --- the lab pages show what the checker prints -------------------------------------------------
+
+# The situation each page's samples were made in (its briefing's ID, path, times and counts).
+PAGE_SITUATIONS: dict[int, tuple[dict[str, Any], kit.Count]] = {
+    1: (
+        {"tracking_id": "b0b2a310-a70e-40ae-8ef8-986d5c4c744a", **lab1.story("job", 3)},
+        never_asked,
+    ),
+    3: (
+        {
+            "tracking_id": "ec9f560f-85d5-4c33-8399-635efb35c9fc",
+            "service": kit.ORDERS,
+            "status": 200,
+        },
+        never_asked,
+    ),
+    4: (
+        {
+            "tracking_id": "lab4-x",
+            "path": "/api/users",
+            "request": "/api/users",
+            "debug_per_request": 2,
+            "refused_id": "d51d676e-136d-4583-9db5-a83f53fc8323",
+            "reason": "bad token",
+        },
+        counting(request_lines("/api/users")),
+    ),
+    5: (
+        {
+            "tracking_id": "a575e2a8-d195-46a7-843f-2c38e6857fcb",
+            "service": kit.ORDERS,
+            "path": "/api/item",
+            "ms": 1000,
+            "caller_path": "/api/orders/8052",
+        },
+        never_asked,
+    ),
+    6: ({"prefix": "lab6-abc-", "total": 323, "during": 293}, counting(lab6_lines(323, 293))),
+    7: (
+        {
+            "tracking_id": "0c3c4a43-6f0e-4b43-9d36-2f1b8e2a5b51",
+            "coupon": "LEGACY-4821",
+            "others": ["SPRING5", "VIP20", "WELCOME10"],
+        },
+        never_asked,
+    ),
+}
+MAKE_FAILED = "make: *** [mk/lab.mk:16: lab-check] Error 1"
+
+
+def page_output(lab: int, answer: str) -> str:
+    """What `make lab-check N=<lab> ANSWER='<answer>'` prints in the page's situation."""
+    expected, count = PAGE_SITUATIONS[lab]
+    verdict = workshop.LABS[lab].check(expected, answer, count)
+    printed = f"lab {lab}, {workshop.LABS[lab].title}: {verdict}"
+    return printed if verdict.passed else f"{printed}\n{MAKE_FAILED}"
+
+
+def page_samples(lab: int) -> list[tuple[str, str]]:
+    """(answer, what it printed: the lines up to the next command or the block's end) for each
+    `make lab-check` in lab<N>.md."""
+    text = (REPO / "workshop" / f"lab{lab}.md").read_text()
+    found = re.findall(
+        rf"^\$ make lab-check N={lab} ANSWER='([^']*)'[^\n]*\n((?:(?!\$ |```).*\n)*)", text, re.M
+    )
+    assert found, f"lab{lab}.md shows no make lab-check"
+    return [(answer, shown.rstrip("\n")) for answer, shown in found]
+
+
+@pytest.mark.parametrize("lab", sorted(PAGE_SITUATIONS))
+def test_lab_pages_show_what_the_checker_prints(lab: int) -> None:
+    """Every `make lab-check` sample on a lab page (its PASS, FAIL, hint and make's status line)
+    is what the checker prints for that answer in the page's own situation."""
+    for answer, shown in page_samples(lab):
+        assert shown == page_output(lab, answer), answer
 
 
 # --- the expected answers agree with the service ------------------------------------------------
