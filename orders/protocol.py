@@ -78,5 +78,7 @@ class TrackingH11Protocol(H11Protocol):
                 "event.duration": 0,
                 "client.ip": self.client[0] if self.client else None,
                 "tracking_id": tracking_id,
+                "trace.id": trace.trace_id,  # the answer's traceparent: one trace for both
+                "span.id": trace.span_id,
             },
         )

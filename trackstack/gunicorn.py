@@ -32,13 +32,14 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.ggevent import GeventWorker
 
 from trackstack import envelope
-from trackstack.context import bound, tracking_id_var
+from trackstack.context import bound, trace_var, tracking_id_var
 from trackstack.errors import register_client_errors
 from trackstack.ids import HEADER, new_id
 from trackstack.logs import configure_logging, point_stdout_at, release, scope_fields
 from trackstack.redact import Redactor
 from trackstack.settings import ConfigError, Settings, exit_for
-from trackstack.wsgi import ENVIRON_KEY, SCOPE_KEY
+from trackstack.tracecontext import TraceContext
+from trackstack.wsgi import ENVIRON_KEY, SCOPE_KEY, HttpDate
 
 # Raised from inside the application while it reads the body: the client's fault.
 BODY_ERRORS = (
@@ -192,14 +193,20 @@ class JsonLogger(glogging.Logger):
             self.error_log.exception("could not write the access line")
 
 
+_clock = HttpDate()
+
+
 def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """Replaces gunicorn's HTML error page, and logs the access line if gunicorn did not."""
     tracking_id = tracking_id_var.get() or new_id()
+    trace = trace_var.get() or TraceContext.for_request(None)
     body = envelope.to_bytes(envelope.failure("-", "-", status_int, reason, tracking_id))
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"{HEADER}: {tracking_id}\r\n\r\n"
+        f"{HEADER}: {tracking_id}\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in trace.headers().items())
+        + f"X-DateTime: {_clock.now()}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
     answer = _error_answer.get()
@@ -220,7 +227,8 @@ class TrackingGeventWorker(GeventWorker):
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         # One ID for the warning, the access line and the answer to this request.
         logger = self.log if isinstance(self.log, JsonLogger) else None
-        with bound(new_id()):
+        # A new trace too: the warning, the access line and the answer's traceparent share it.
+        with bound(new_id(), TraceContext.for_request(None)):
             token = _error_answer.set(_ErrorAnswer(logger, addr))
             try:
                 super().handle_error(req, client, addr, exc)

@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ import pytest
 
 from setup.project import REPO, PollTimeout, free_port, poll_until
 from tests.helpers import parse_line, stop_process
+from trackstack.tracecontext import TraceContext
 
 DEBUG_TOKEN = "server-test-debug-token-42"
 CANARY = "CANARY-7d41e0"
@@ -261,13 +263,28 @@ def test_hostile_ids_over_a_raw_socket(server: Server, value: bytes) -> None:
 
 
 def test_protocol_errors_are_json_with_an_id(server: Server) -> None:
-    """A request gunicorn cannot parse still gets a JSON envelope and an X-Tracking-ID."""
+    """A request the server cannot parse still gets a JSON envelope with the three headers
+    every answer carries (X-Tracking-ID, traceparent, X-DateTime), and one access line with
+    that ID and trace."""
+    before = len(server.settle(0.3))
     reply = _raw(server.port, b"GET /api/names HTTP/1.1\r\nHost: t\r\nBad Header Name: 1\r\n\r\n")
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400")
     envelope = json.loads(body)
     assert envelope["code"] == 400 and envelope["tracking_id"]
-    assert f"x-tracking-id: {envelope['tracking_id']}".encode() in head.lower()
+    fields = [line.decode().split(": ", 1) for line in head.split(b"\r\n")[1:]]
+    headers = {name.lower(): value for name, value in fields}
+    assert headers["x-tracking-id"] == envelope["tracking_id"]
+    trace = TraceContext.for_request(headers["traceparent"])  # a child of it: same trace
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", headers["x-datetime"])
+    access = [
+        line
+        for line in server.settle(0.3)[before:]
+        if line.get("event.action") == "http_request"
+        and line.get("tracking_id") == envelope["tracking_id"]
+    ]
+    assert len(access) == 1, access
+    assert access[0]["trace.id"] == trace.trace_id
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
