@@ -289,8 +289,8 @@ def test_checker(lab: int, expected: dict[str, Any], answer: str, passed: bool, 
 
 
 def counting(docs: list[dict[str, Any]]) -> kit.Count:
-    """Elasticsearch's _count over ``docs`` (dotted keys), for the term, prefix and bool filter
-    queries the checkers send."""
+    """Elasticsearch's _count over ``docs`` (dotted keys), for the term, prefix, range (gte and
+    lte) and bool filter queries the checkers send."""
 
     def matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
         if "bool" in query:
@@ -299,6 +299,9 @@ def counting(docs: list[dict[str, Any]]) -> kit.Count:
         ((key, value),) = condition.items()
         if kind == "term":
             return bool(doc.get(key) == value)
+        if kind == "range":  # ISO 8601 UTC strings of one length order as text does
+            given = doc.get(key)
+            return given is not None and value["gte"] <= given <= value["lte"]
         assert kind == "prefix", query
         return str(doc.get(key, "")).startswith(value)
 
@@ -382,11 +385,23 @@ def test_lab4_checker_judges_what_elasticsearch_has(
     assert passed or verdict.hint
 
 
-def lab6_lines(access: int, during: int) -> list[dict[str, Any]]:
-    """``access`` requests of run lab6-abc- as Elasticsearch has them: access line + app line."""
+LAB6_WINDOW = {"down_from": "2026-11-21T19:19:32.136Z", "down_to": "2026-11-21T19:20:24.487Z"}
+
+
+def lab6_lines(access: int, during: int, prefix: str = "lab6-abc-") -> list[dict[str, Any]]:
+    """``access`` requests of run ``prefix`` as Elasticsearch has them: access line + app line;
+    ``during`` of them (the middle ones) written inside `LAB6_WINDOW`, the rest before or after."""
+    before = (access - during) // 2
     lines = []
     for seq in range(access):
-        mine = {"tracking_id": f"lab6-abc-{seq:05d}"}
+        at = (
+            "2026-11-21T19:19:20.000Z"
+            if seq < before
+            else "2026-11-21T19:20:00.000Z"
+            if seq < before + during
+            else "2026-11-21T19:20:40.000Z"
+        )
+        mine = {"tracking_id": f"{prefix}{seq:05d}", "@timestamp": at}
         lines += [mine | {"event.dataset": "trackstack.access"}, mine | {"event.dataset": "app"}]
     return lines
 
@@ -413,6 +428,49 @@ def test_lab6_checker(searchable: int, answer: str, passed: bool, says: str) -> 
     assert verdict.passed is passed, verdict
     assert says in str(verdict)
     assert passed or verdict.hint
+
+
+@pytest.mark.parametrize(
+    ("during", "answer", "old_window"),
+    [
+        pytest.param(80, "total=120 during=200", False, id="more-than-the-total"),
+        pytest.param(80, "total=120 during=160", False, id="the-windows-lines-above-the-total"),
+        pytest.param(40, "total=120 during=80", False, id="the-windows-lines-below-the-total"),
+        pytest.param(80, "total=120 during=200", True, id="more-than-the-total-old-answer-file"),
+    ],
+)
+def test_lab6_during_of_every_line_names_the_missing_filter(
+    during: int, answer: str, old_window: bool
+) -> None:
+    """A `during` that counts every line (more than the run's requests, or the window's lines
+    of every kind) FAILs for the missing access-line filter, not for the time range."""
+    expected = {"prefix": "lab6-abc-", "total": 120, "during": during}
+    if not old_window:  # an answer file from before the window was kept reads the same
+        expected |= LAB6_WINDOW
+    verdict = workshop.LABS[6].check(expected, answer, counting(lab6_lines(120, during)))
+    assert not verdict.passed, verdict
+    assert "every line, not one per request" in verdict.message
+    assert "event.dataset:trackstack.access" in verdict.hint
+    assert "restrict @timestamp" not in verdict.hint
+
+
+@pytest.mark.parametrize(
+    ("old_total", "says"),
+    [
+        pytest.param(130, "more than the service answered in this run", id="old-run-larger"),
+        pytest.param(110, "fewer than the service answered in this run", id="old-run-smaller"),
+    ],
+)
+def test_lab6_an_old_runs_count_names_this_runs_prefix(old_total: int, says: str) -> None:
+    """After a re-run, the previous run's right answer FAILs naming this run's prefix, so an
+    old prefix is a cause the verdict covers, not only a query that counts too much or little."""
+    expected = {"prefix": "lab6-new-", "total": 120, "during": 80} | LAB6_WINDOW
+    lines = lab6_lines(old_total, 80, "lab6-old-") + lab6_lines(120, 80, "lab6-new-")
+    verdict = workshop.LABS[6].check(expected, f"total={old_total} during=80", counting(lines))
+    assert not verdict.passed, verdict
+    assert says in verdict.message
+    assert "lab6-new-" in verdict.message
+    assert "THIS run's prefix lab6-new-" in verdict.hint
 
 
 # --- every verdict is true: the forms the pages allow, and what each verdict claims ------------
