@@ -369,7 +369,11 @@ ONCE = request_lines("/api/item")
         ),
         pytest.param(ONCE, "debug=3 reason=bad token", False, "audit", id="audit-line-counted"),
         pytest.param(
-            ONCE, "debug=1 reason=bad token", False, "count again", id="counted-before-searchable"
+            ONCE,
+            "debug=1 reason=bad token",
+            False,
+            "has 2 DEBUG lines with your ID now",
+            id="counted-before-searchable",
         ),
         pytest.param(ONCE, "debug=2 reason=missing token", False, "labels.reason", id="reason"),
     ],
@@ -764,6 +768,33 @@ def test_lab4_every_reason_gets_a_true_verdict(reason: str) -> None:
                 assert verdict.passed is (given == reason and alone), (answer, str(verdict))
                 if "is not why" in verdict.message:
                     assert reason not in text.lower().replace("_", " ")
+
+
+@pytest.mark.parametrize(
+    ("lines", "answer", "says"),
+    [
+        pytest.param(
+            request_lines("/api/users") + ONCE,
+            "debug=1 reason=bad token",
+            "has 4 DEBUG lines with your ID now, from 2 requests with DEBUG on",
+            id="another-path-first-then-the-briefings",
+        ),
+        pytest.param(ONCE, "debug=0 reason=bad token", "has 2 DEBUG lines", id="none-counted"),
+        pytest.param(ONCE, "debug=1 reason=bad token", "has 2 DEBUG lines", id="one-of-two"),
+        pytest.param(ONCE * 2, "debug=1 reason=bad token", "from 2 requests", id="sent-twice"),
+    ],
+)
+def test_lab4_a_low_count_says_only_what_is_certain(
+    lines: list[dict[str, Any]], answer: str, says: str
+) -> None:
+    """A count below Elasticsearch's FAILs with what one debug request to the path writes and
+    what Elasticsearch has now, never a guess at timing or at how often it was sent there."""
+    verdict = lab4.check(LAB4, answer, counting(lines))
+    assert not verdict.passed, verdict
+    assert "one debug request to /api/item writes 2 DEBUG lines" in verdict.message
+    assert says in verdict.message
+    assert "searchable about a second" not in str(verdict)
+    assert "you sent it" not in str(verdict)
 
 
 @pytest.mark.parametrize(
