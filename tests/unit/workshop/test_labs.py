@@ -1039,6 +1039,30 @@ def test_lab7_coupon_is_only_in_the_failed_requests_debug_lines(tmp_path, settin
     assert [line["log.level"] for line in lines if line.get("tracking_id") == ok_id] == ["info"]
 
 
+def test_lab7_lines_are_written_in_the_order_the_page_and_hint_say(tmp_path, settings) -> None:
+    """A failed checkout writes the ERROR line, then debug_released, then its DEBUG lines (as
+    lab7.md and the KeyError hint say); each DEBUG line is stamped no later than the ERROR
+    line, so make trace (by @timestamp, then write order) may print the ERROR line first."""
+    failing = dataclasses.replace(settings, debug_on_failure=True)
+    with captured_lines(tmp_path / "out.ndjson", failing.tracking()) as read:
+        client = create_app(failing).test_client()
+        cart = {"items": [{"sku": "sku-1", "qty": 2}], "coupon": "LEGACY-4821"}
+        client.post("/api/checkout", json=cart).close()
+        lines = read()
+    kinds = [
+        "error" if line["log.level"] == "error" else line.get("event.action") or line["log.level"]
+        for line in lines
+    ]
+    assert kinds[kinds.index("error") :] == ["error", "debug_released", "debug", "debug"], kinds
+    (error,) = error_lines(lines)
+    debug = [line for line in lines if line["log.level"] == "debug"]
+    assert all(line["@timestamp"] <= error["@timestamp"] for line in debug)
+    hint = lab7.check(LAB7, "KeyError: 'percent'", never_asked).hint
+    assert "written after its ERROR line" in hint and "before its access line" in hint
+    page = (REPO / "workshop" / "lab7.md").read_text()
+    assert "the ERROR line, the\n`debug_released` line, the DEBUG lines, the access line" in page
+
+
 def test_lab1_job_lines_are_steps_plus_three(client, log_lines) -> None:
     """A job writes steps + 2 app lines (queued, steps, finished); gunicorn adds the access line."""
     response = client.post("/api/jobs", headers={"X-Tracking-ID": "job-lab1"})
