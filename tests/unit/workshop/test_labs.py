@@ -941,6 +941,23 @@ def test_lab_pages_show_what_the_checker_prints(lab: int) -> None:
         assert shown == page_output(lab, answer), answer
 
 
+def test_workshop_readme_describes_each_labs_variables_and_wait() -> None:
+    """The README names every lab's pasted variables line (`make lab`'s last shell line) and
+    every waiting time a lab prints (`lab: waiting (up to N s)`), read from the labs' code."""
+    readme = (REPO / "workshop" / "README.md").read_text()
+    default = kit.Context.wait_for.__defaults__[-1]  # type: ignore[index]
+    for lab in sorted(workshop.LABS):
+        source = (REPO / "workshop" / f"lab{lab}.py").read_text()
+        names = re.findall(r'"([A-Z]+)": ', source)
+        assert names, f"lab {lab} sets no shell variables"
+        shown = " ".join(f"{name}=…" for name in names)
+        assert f"`{shown}`" in readme, (lab, shown)
+        for call in re.findall(r"ctx\.wait_for\(([^)]*)\)", source):
+            given = re.search(r"timeout_s=(\d+)", call)
+            seconds = given[1] if given else f"{default:g}"
+            assert f"up to {seconds} s" in readme, (lab, seconds)
+
+
 # --- the expected answers agree with the service ------------------------------------------------
 
 
