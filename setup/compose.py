@@ -303,7 +303,7 @@ trackstack (docker compose):
   Kibana          http://127.0.0.1:5601   login {login}
                   dashboard: http://127.0.0.1:5601/app/dashboards#/view/trackstack-overview
   Elasticsearch   http://127.0.0.1:9200   same login; passwords live in {env_file.parent}/
-  service         http://127.0.0.1:8000   (second instance "orders": http://127.0.0.1:8001)
+  service         http://127.0.0.1:8000   (orders, the FastAPI service: http://127.0.0.1:8001)
   Locust          http://127.0.0.1:8089   after: docker compose --profile load up -d loadgen
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make kibana ID=<its X-Tracking-ID>"""
         )
@@ -314,7 +314,7 @@ Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make kibana ID=<its 
         print(
             f"""
 trackstack (native, no Docker; there is no Kibana in this mode):
-  service         http://127.0.0.1:8000   (second instance "orders": http://127.0.0.1:8001)
+  service         http://127.0.0.1:8000   (orders, the FastAPI service: http://127.0.0.1:8001)
   Elasticsearch   http://127.0.0.1:9200   user elastic, password in {shown_file}
                   (reader for searches: {env_file.parent.name}/trackstack_reader.env)
 Try:  curl -si http://127.0.0.1:8000/api/orders/42   then   make trace ID=<its X-Tracking-ID>"""

@@ -29,7 +29,7 @@ from typing import Any
 from trackstack.context import RequestScope, scope_var, trace_var, tracking_id_var
 from trackstack.ecs import ConsoleFormatter, Datasets, EcsFormatter, event_ids
 from trackstack.redact import Redactor
-from trackstack.settings import Settings
+from trackstack.settings import ConfigError, Settings, exit_for
 from trackstack.tracecontext import TraceContext
 from trackstack.writer import LineWriterHandler
 
@@ -236,7 +236,11 @@ def point_stdout_at(path: str) -> None:
 def configure_logging(settings: Settings | None = None, fd: int = 1) -> LineWriterHandler:
     """Route every logger through one handler on the root logger. Safe to call again.
 
-    ``settings`` default ``Settings.from_env()``. gunicorn's and uvicorn's loggers lose their
+    ``settings`` default ``Settings.from_env()``; a variable there with an unusable value ends
+    the process as every server here does: one ECS JSON line on stderr naming it, exit status
+    1 (``trackstack.settings.exit_for``), not a traceback through the server that imported
+    the app. Settings passed in are the caller's: nothing is read or checked here.
+    gunicorn's and uvicorn's loggers lose their
     own handlers and propagate here. Loggers in ``settings.debug_loggers`` make DEBUG
     records, which only a request that enabled debug lets out (or holds, module docstring).
     Each ``settings.log_levels`` entry sets its logger's level; lines at or above it are
@@ -244,7 +248,11 @@ def configure_logging(settings: Settings | None = None, fd: int = 1) -> LineWrit
     uvicorn, so both apply them alike. Returns the handler.
     """
     global _installed
-    settings = settings or Settings.from_env()
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except ConfigError as exc:
+            exit_for(exc)
     if settings.log_file and fd == 1:
         point_stdout_at(settings.log_file)
     root = logging.getLogger()

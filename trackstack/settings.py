@@ -30,9 +30,11 @@ def exit_for(error: ConfigError) -> NoReturn:
 
     JSON, not a traceback or plain text, because a server's stderr goes where its log lines
     go (the native stack's .ndjson file, Docker's log): Filebeat ships it like any other
-    line, and a person reads one line. ``service.name`` comes from SERVICE_NAME when set.
+    line, and a person reads one line. ``service.name`` comes from SERVICE_NAME when set;
+    ``event.id``, ``log.logger`` (trackstack.settings) and ``process.pid`` are there as on
+    every line.
     """
-    from trackstack.ecs import ECS_VERSION  # here: settings stays importable on its own
+    from trackstack.ecs import ECS_VERSION, event_ids  # here: settings stays importable alone
 
     line = {
         "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -42,6 +44,9 @@ def exit_for(error: ConfigError) -> NoReturn:
         "event.dataset": "trackstack.server",
         "error.type": "ConfigError",
         "error.message": str(error),
+        "event.id": event_ids.next(),
+        "log.logger": "trackstack.settings",
+        "process.pid": os.getpid(),
     }
     if os.environ.get("SERVICE_NAME"):
         line["service.name"] = os.environ["SERVICE_NAME"]

@@ -748,6 +748,7 @@ def test_a_bad_setting_stops_the_server_with_one_json_line(
     (line,) = stderr.strip().splitlines()
     record = json.loads(line)
     assert record["log.level"] == "error" and record["error.type"] == "ConfigError"
+    assert record["process.pid"] > 0 and record["event.id"] and record["log.logger"]
     assert record["service.name"] == f"trackstack-{kind}"
     assert record["message"].startswith("configuration error: "), record
     assert name in record["message"] and says in record["message"], record

@@ -3,6 +3,7 @@ exit status 2, a `usage: make ...` line, and no shell or Python traceback."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -139,3 +140,14 @@ def test_install_says_what_each_step_installs_and_why() -> None:
         "chromium",
     ):
         assert words in said
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "abc", "-1"])
+def test_serve_with_a_port_that_is_no_port_gets_the_services_config_error(port: str) -> None:
+    """`make serve PORT=<not 1..65535>`: the free-port check lets it through (it used to end
+    in socket's OverflowError) and the service names it: one ConfigError line, exit 1."""
+    result = make("serve", f"PORT={port}")
+    assert result.returncode == 2, result.stdout + result.stderr  # make's, for the recipe's 1
+    assert "Traceback" not in result.stderr and "is taken" not in result.stderr
+    line = next(json.loads(raw) for raw in result.stderr.splitlines() if raw.startswith("{"))
+    assert line["error.type"] == "ConfigError" and "PORT" in line["message"], line

@@ -183,3 +183,34 @@ def test_sigterm_writes_the_queued_lines_first(case: str, returncode: int) -> No
     assert len(lines) == 2000
     assert [json.loads(line)["message"] for line in lines] == [f"line {i}" for i in range(2000)]
     assert (b"own handler" in result.stdout) is (case == "own-handler")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("TRACKING_ID_POLICY", "bogus", id="choice"),
+        pytest.param("LOG_LEVELS", "example=LOUD", id="levels"),
+        pytest.param("LOG_LEVEL", "CHATTY", id="level"),
+        pytest.param("LOG_MAX_LINE_BYTES", "lots", id="number"),
+        pytest.param("DEBUG_SAMPLE_RATE", "2", id="range"),
+        pytest.param("LOG_FORMAT", "xml", id="format"),
+    ],
+)
+def test_configure_logging_from_a_bad_environment_ends_with_one_json_line(
+    name: str, value: str
+) -> None:
+    """An app's own ``trackstack.configure_logging()`` (the README's FastAPI example, run by
+    uvicorn) with an unusable variable: exit status 1 and one ConfigError line naming it on
+    stderr, not a traceback through uvicorn's import of the app."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DEBUG_", "TRACK"))}
+    result = subprocess.run(
+        [sys.executable, "-c", "import trackstack; trackstack.configure_logging()"],
+        env=env | {name: value},
+        capture_output=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.decode().strip().splitlines()
+    record = json.loads(line)
+    assert record["error.type"] == "ConfigError" and name in record["message"], record
