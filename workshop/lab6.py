@@ -141,6 +141,8 @@ many of them did the service answer while Elasticsearch was down (by @timestamp)
         "total": total,
         "during": sender.answered["during"],
         "failed": sender.failed,
+        "down_from": down_from,
+        "down_to": down_to,
     }
     variables = {"PREFIX": prefix, "FROM": down_from, "TO": down_to}
     return Scenario(briefing, facts, expected, variables)
@@ -154,38 +156,75 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
     if problem := incomplete(ANSWER_FORM, values, keys, dict.fromkeys(keys, REQUESTS)):
         return problem
     total, during = REQUESTS.value(values["total"]), REQUESTS.value(values["during"])
-    run = {"prefix": {"tracking_id": expected["prefix"]}}
+    prefix = expected["prefix"]
+    run = {"prefix": {"tracking_id": prefix}}
     access = {"term": {"event.dataset": "trackstack.access"}}
+    # A re-run starts a new prefix, and its total differs: an old prefix's count FAILs as too
+    # low or too high, so both verdicts name this run's prefix.
+    this_run = (
+        "count access lines only (event.dataset:trackstack.access, one per request), with THIS"
+        f" run's prefix {prefix} (each `make lab N=6` starts a new one: paste the variables line"
+        " it printed)"
+    )
     if total < expected["total"]:
         searchable = count({"bool": {"filter": [run, access]}})
         if searchable < expected["total"]:
             return Verdict(
                 False,
                 # Not "lost" nor "late" for sure: Elasticsearch cannot tell which, yet.
-                f"{total:g} is fewer than the service answered, and Elasticsearch does not have"
-                " them all either: Filebeat may still be catching up",
+                f"{total:g} is fewer than the service answered in this run ({prefix}), and"
+                " Elasticsearch does not have them all either: Filebeat may still be catching up",
                 "wait a few seconds (Filebeat retries, backing off up to 5 s) and count again;"
                 " if it stays lower, lines were lost: look at Filebeat's log",
             )
         # Filebeat may have caught up between the attendee's count and this one: say both.
         return Verdict(
             False,
-            f"{total:g} is fewer than the service answered, but Elasticsearch has them all now:"
-            " count again (Filebeat may still have been catching up when you counted); if you"
-            " get the same number, your query leaves some out",
-            "count access lines (event.dataset:trackstack.access) with this run's prefix over"
-            " the whole run: a time range that ends now, not at the outage",
+            f"{total:g} is fewer than the service answered in this run ({prefix}), but"
+            " Elasticsearch has them all now: count again (Filebeat may still have been catching"
+            " up when you counted); if you get the same number, your query leaves some out",
+            f"{this_run}, over the whole run: a time range that ends now, not at the outage",
         )
     if total > expected["total"]:
         every = count({"bool": {"filter": [run]}})
         return Verdict(
             False,
-            f"{total:g} is more than the service answered"
+            f"{total:g} is more than the service answered in this run ({prefix})"
             + (": that counts every line, not one per request" if total == every else ""),
-            "count access lines only (event.dataset:trackstack.access, one per request), with"
-            " this run's tracking ID prefix",
+            this_run,
         )
     if during != expected["during"]:
+        window = (
+            count(
+                {
+                    "bool": {
+                        "filter": [
+                            run,
+                            {
+                                "range": {
+                                    "@timestamp": {
+                                        "gte": expected["down_from"],
+                                        "lte": expected["down_to"],
+                                    }
+                                }
+                            },
+                        ]
+                    }
+                }
+            )
+            if "down_from" in expected
+            else None
+        )
+        if during > expected["total"] or during == window:
+            # More than the run's requests, or the window's lines of every kind: no time
+            # range makes that; the missing access-line filter does.
+            return Verdict(
+                False,
+                f"during={during:g}: that counts every line, not one per request"
+                + (f" (more than total={total:g})" if during > total else ""),
+                "count access lines only (event.dataset:trackstack.access, one per request),"
+                " with @timestamp in the printed window, $FROM to $TO",
+            )
         mistake = (
             "that is the whole run"
             if during == expected["total"]

@@ -99,7 +99,8 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
         return Verdict(
             False,
             "that is what the ERROR line says, not which coupon caused it",
-            "the request's DEBUG lines come just before its access line: one names the coupon",
+            "read the request's DEBUG lines (log.level: debug; written after its ERROR line,"
+            " just before its access line): one names the coupon",
         )
     return Verdict(
         False,

@@ -289,8 +289,8 @@ def test_checker(lab: int, expected: dict[str, Any], answer: str, passed: bool, 
 
 
 def counting(docs: list[dict[str, Any]]) -> kit.Count:
-    """Elasticsearch's _count over ``docs`` (dotted keys), for the term, prefix and bool filter
-    queries the checkers send."""
+    """Elasticsearch's _count over ``docs`` (dotted keys), for the term, prefix, range (gte and
+    lte) and bool filter queries the checkers send."""
 
     def matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
         if "bool" in query:
@@ -299,6 +299,9 @@ def counting(docs: list[dict[str, Any]]) -> kit.Count:
         ((key, value),) = condition.items()
         if kind == "term":
             return bool(doc.get(key) == value)
+        if kind == "range":  # ISO 8601 UTC strings of one length order as text does
+            given = doc.get(key)
+            return given is not None and value["gte"] <= given <= value["lte"]
         assert kind == "prefix", query
         return str(doc.get(key, "")).startswith(value)
 
@@ -366,7 +369,11 @@ ONCE = request_lines("/api/item")
         ),
         pytest.param(ONCE, "debug=3 reason=bad token", False, "audit", id="audit-line-counted"),
         pytest.param(
-            ONCE, "debug=1 reason=bad token", False, "count again", id="counted-before-searchable"
+            ONCE,
+            "debug=1 reason=bad token",
+            False,
+            "has 2 DEBUG lines with your ID now",
+            id="counted-before-searchable",
         ),
         pytest.param(ONCE, "debug=2 reason=missing token", False, "labels.reason", id="reason"),
     ],
@@ -382,11 +389,23 @@ def test_lab4_checker_judges_what_elasticsearch_has(
     assert passed or verdict.hint
 
 
-def lab6_lines(access: int, during: int) -> list[dict[str, Any]]:
-    """``access`` requests of run lab6-abc- as Elasticsearch has them: access line + app line."""
+LAB6_WINDOW = {"down_from": "2026-11-21T19:19:32.136Z", "down_to": "2026-11-21T19:20:24.487Z"}
+
+
+def lab6_lines(access: int, during: int, prefix: str = "lab6-abc-") -> list[dict[str, Any]]:
+    """``access`` requests of run ``prefix`` as Elasticsearch has them: access line + app line;
+    ``during`` of them (the middle ones) written inside `LAB6_WINDOW`, the rest before or after."""
+    before = (access - during) // 2
     lines = []
     for seq in range(access):
-        mine = {"tracking_id": f"lab6-abc-{seq:05d}"}
+        at = (
+            "2026-11-21T19:19:20.000Z"
+            if seq < before
+            else "2026-11-21T19:20:00.000Z"
+            if seq < before + during
+            else "2026-11-21T19:20:40.000Z"
+        )
+        mine = {"tracking_id": f"{prefix}{seq:05d}", "@timestamp": at}
         lines += [mine | {"event.dataset": "trackstack.access"}, mine | {"event.dataset": "app"}]
     return lines
 
@@ -413,6 +432,49 @@ def test_lab6_checker(searchable: int, answer: str, passed: bool, says: str) -> 
     assert verdict.passed is passed, verdict
     assert says in str(verdict)
     assert passed or verdict.hint
+
+
+@pytest.mark.parametrize(
+    ("during", "answer", "old_window"),
+    [
+        pytest.param(80, "total=120 during=200", False, id="more-than-the-total"),
+        pytest.param(80, "total=120 during=160", False, id="the-windows-lines-above-the-total"),
+        pytest.param(40, "total=120 during=80", False, id="the-windows-lines-below-the-total"),
+        pytest.param(80, "total=120 during=200", True, id="more-than-the-total-old-answer-file"),
+    ],
+)
+def test_lab6_during_of_every_line_names_the_missing_filter(
+    during: int, answer: str, old_window: bool
+) -> None:
+    """A `during` that counts every line (more than the run's requests, or the window's lines
+    of every kind) FAILs for the missing access-line filter, not for the time range."""
+    expected = {"prefix": "lab6-abc-", "total": 120, "during": during}
+    if not old_window:  # an answer file from before the window was kept reads the same
+        expected |= LAB6_WINDOW
+    verdict = workshop.LABS[6].check(expected, answer, counting(lab6_lines(120, during)))
+    assert not verdict.passed, verdict
+    assert "every line, not one per request" in verdict.message
+    assert "event.dataset:trackstack.access" in verdict.hint
+    assert "restrict @timestamp" not in verdict.hint
+
+
+@pytest.mark.parametrize(
+    ("old_total", "says"),
+    [
+        pytest.param(130, "more than the service answered in this run", id="old-run-larger"),
+        pytest.param(110, "fewer than the service answered in this run", id="old-run-smaller"),
+    ],
+)
+def test_lab6_an_old_runs_count_names_this_runs_prefix(old_total: int, says: str) -> None:
+    """After a re-run, the previous run's right answer FAILs naming this run's prefix, so an
+    old prefix is a cause the verdict covers, not only a query that counts too much or little."""
+    expected = {"prefix": "lab6-new-", "total": 120, "during": 80} | LAB6_WINDOW
+    lines = lab6_lines(old_total, 80, "lab6-old-") + lab6_lines(120, 80, "lab6-new-")
+    verdict = workshop.LABS[6].check(expected, f"total={old_total} during=80", counting(lines))
+    assert not verdict.passed, verdict
+    assert says in verdict.message
+    assert "lab6-new-" in verdict.message
+    assert "THIS run's prefix lab6-new-" in verdict.hint
 
 
 # --- every verdict is true: the forms the pages allow, and what each verdict claims ------------
@@ -709,6 +771,33 @@ def test_lab4_every_reason_gets_a_true_verdict(reason: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("lines", "answer", "says"),
+    [
+        pytest.param(
+            request_lines("/api/users") + ONCE,
+            "debug=1 reason=bad token",
+            "has 4 DEBUG lines with your ID now, from 2 requests with DEBUG on",
+            id="another-path-first-then-the-briefings",
+        ),
+        pytest.param(ONCE, "debug=0 reason=bad token", "has 2 DEBUG lines", id="none-counted"),
+        pytest.param(ONCE, "debug=1 reason=bad token", "has 2 DEBUG lines", id="one-of-two"),
+        pytest.param(ONCE * 2, "debug=1 reason=bad token", "from 2 requests", id="sent-twice"),
+    ],
+)
+def test_lab4_a_low_count_says_only_what_is_certain(
+    lines: list[dict[str, Any]], answer: str, says: str
+) -> None:
+    """A count below Elasticsearch's FAILs with what one debug request to the path writes and
+    what Elasticsearch has now, never a guess at timing or at how often it was sent there."""
+    verdict = lab4.check(LAB4, answer, counting(lines))
+    assert not verdict.passed, verdict
+    assert "one debug request to /api/item writes 2 DEBUG lines" in verdict.message
+    assert says in verdict.message
+    assert "searchable about a second" not in str(verdict)
+    assert "you sent it" not in str(verdict)
+
+
+@pytest.mark.parametrize(
     ("lines", "answer", "passed", "says"),
     [
         pytest.param(
@@ -852,6 +941,23 @@ def test_lab_pages_show_what_the_checker_prints(lab: int) -> None:
         assert shown == page_output(lab, answer), answer
 
 
+def test_workshop_readme_describes_each_labs_variables_and_wait() -> None:
+    """The README names every lab's pasted variables line (`make lab`'s last shell line) and
+    every waiting time a lab prints (`lab: waiting (up to N s)`), read from the labs' code."""
+    readme = (REPO / "workshop" / "README.md").read_text()
+    default = kit.Context.wait_for.__defaults__[-1]  # type: ignore[index]
+    for lab in sorted(workshop.LABS):
+        source = (REPO / "workshop" / f"lab{lab}.py").read_text()
+        names = re.findall(r'"([A-Z]+)": ', source)
+        assert names, f"lab {lab} sets no shell variables"
+        shown = " ".join(f"{name}=…" for name in names)
+        assert f"`{shown}`" in readme, (lab, shown)
+        for call in re.findall(r"ctx\.wait_for\(([^)]*)\)", source):
+            given = re.search(r"timeout_s=(\d+)", call)
+            seconds = given[1] if given else f"{default:g}"
+            assert f"up to {seconds} s" in readme, (lab, seconds)
+
+
 # --- the expected answers agree with the service ------------------------------------------------
 
 
@@ -948,6 +1054,31 @@ def test_lab7_coupon_is_only_in_the_failed_requests_debug_lines(tmp_path, settin
     assert {line["tracking_id"] for line in naming} == {failed.headers["X-Tracking-ID"]}
     ok_id = ok.headers["X-Tracking-ID"]
     assert [line["log.level"] for line in lines if line.get("tracking_id") == ok_id] == ["info"]
+
+
+def test_lab7_lines_are_written_in_the_order_the_page_and_hint_say(tmp_path, settings) -> None:
+    """A failed checkout writes the ERROR line, then debug_released, then its DEBUG lines (as
+    lab7.md and the KeyError hint say); each DEBUG line is stamped no later than the ERROR
+    line, so make trace (by @timestamp, then write order) may print the ERROR line first."""
+    failing = dataclasses.replace(settings, debug_on_failure=True)
+    with captured_lines(tmp_path / "out.ndjson", failing.tracking()) as read:
+        client = create_app(failing).test_client()
+        cart = {"items": [{"sku": "sku-1", "qty": 2}], "coupon": "LEGACY-4821"}
+        client.post("/api/checkout", json=cart).close()
+        lines = read()
+    kinds = [
+        "error" if line["log.level"] == "error" else line.get("event.action") or line["log.level"]
+        for line in lines
+    ]
+    assert kinds[kinds.index("error") :] == ["error", "debug_released", "debug", "debug"], kinds
+    (error,) = error_lines(lines)
+    debug = [line for line in lines if line["log.level"] == "debug"]
+    assert all(line["@timestamp"] <= error["@timestamp"] for line in debug)
+    hint = lab7.check(LAB7, "KeyError: 'percent'", never_asked).hint
+    assert "written after its ERROR line" in hint and "before its access line" in hint
+    page = (REPO / "workshop" / "lab7.md").read_text()
+    said = "the ERROR line, the `debug_released` line, the DEBUG lines, the access line"
+    assert said in " ".join(page.split())
 
 
 def test_lab1_job_lines_are_steps_plus_three(client, log_lines) -> None:
