@@ -4,6 +4,8 @@
 COMPOSE ?= docker compose
 HOST_PYTHON ?= python3
 export COMPOSE
+# `docker compose` without Compose v2 says only "unknown shorthand flag: 'd' in -d".
+NEED_COMPOSE = @$(COMPOSE) version >/dev/null 2>&1 || { echo "$@: \`$(COMPOSE) version\` failed: Docker Compose v2 is missing (make doctor says what to install; without Docker: make native-up)" >&2; exit 2; }
 
 .PHONY: doctor
 doctor: ## Pre-flight for Docker: engine, compose v2, memory, vm.max_map_count, disk, ports
@@ -11,12 +13,14 @@ doctor: ## Pre-flight for Docker: engine, compose v2, memory, vm.max_map_count, 
 
 .PHONY: up
 up: ## Start the compose stack, wait until it is healthy, print the URLs and the login
+	$(NEED_COMPOSE)
 	$(COMPOSE) up -d --build
 	@$(HOST_PYTHON) -m setup.compose wait
 	@$(HOST_PYTHON) -m setup.compose urls
 
 .PHONY: down
 down: ## Stop the compose stack (VOLUMES=1 also deletes its data: indices, Filebeat's registry)
+	$(NEED_COMPOSE)
 	$(COMPOSE) --profile load down --remove-orphans $(if $(VOLUMES),--volumes)
 
 .PHONY: urls
@@ -25,6 +29,7 @@ urls: ## Where everything is in the stack that runs (compose: with the Kibana lo
 
 .PHONY: logs
 logs: ## Follow the compose stack's logs (one service: make logs SVC=kibana)
+	$(NEED_COMPOSE)
 	$(COMPOSE) logs -f --tail=100 $(SVC)
 
 .PHONY: kibana

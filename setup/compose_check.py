@@ -28,6 +28,7 @@ Environment: COMPOSE (default "docker compose"), SECRETS_DIR (<repo>/.secrets), 
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -302,7 +303,13 @@ class Checker:
             self.sleep(1.0)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # No options: the settings are environment variables (module docstring). --help prints it.
+    argparse.ArgumentParser(
+        prog="python3 -m setup.compose_check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
     secrets_dir = project.secrets_dir()
 
     def http(method: str, url: str, body: Any) -> tuple[int, Any]:

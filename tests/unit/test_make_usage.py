@@ -151,3 +151,12 @@ def test_serve_with_a_port_that_is_no_port_gets_the_services_config_error(port: 
     assert "Traceback" not in result.stderr and "is taken" not in result.stderr
     line = next(json.loads(raw) for raw in result.stderr.splitlines() if raw.startswith("{"))
     assert line["error.type"] == "ConfigError" and "PORT" in line["message"], line
+
+
+@pytest.mark.parametrize("target", ["up", "down", "logs"])
+def test_compose_targets_name_a_missing_compose_v2(target: str) -> None:
+    """Without Compose v2 (`docker compose version` fails), `make up/down/logs` say so and
+    what to do, instead of docker's "unknown shorthand flag: 'd' in -d"."""
+    result = make(target, "COMPOSE=false")
+    assert result.returncode == 2
+    assert "Docker Compose v2 is missing" in result.stderr and "make doctor" in result.stderr

@@ -3,6 +3,8 @@ service: it runs its steps in order and stops at the first failure with a messag
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from setup import compose_check as check
+from setup.project import REPO
 
 KIBANA = "http://kibana.test"
 HITS = {
@@ -228,3 +231,18 @@ def test_read_password(tmp_path: Path, content: str | None, expected: str | None
             check.read_password(tmp_path)
     else:
         assert check.read_password(tmp_path) == expected
+
+
+def test_help_prints_the_steps_and_settings_and_runs_nothing() -> None:
+    """`python3 -m setup.compose_check --help` answers, as any command does, instead of
+    starting the check (it used to run step 1)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "setup.compose_check", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout and "Environment: COMPOSE" in result.stdout
+    assert "compose-check: $" not in result.stdout + result.stderr
