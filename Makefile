@@ -64,7 +64,7 @@ serve: ## Run the service alone in the foreground on 127.0.0.1:$(PORT) (gunicorn
 
 # Exits 0 when nothing listens on 127.0.0.1:<port>, else prints the first free port from port+10.
 # A PORT that is not a port number (abc, 0, 99999) passes: the service names it (one JSON line, exit 1).
-export PORT_CHECK := import socket, sys; taken = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) == 0; arg = sys.argv[1]; arg.isdigit() and 0 < int(arg) < 65536 or sys.exit(0); port = int(arg); taken(port) and sys.exit(next(str(p) for p in range(port + 10, port + 200) if not taken(p)))
+export PORT_CHECK := import socket, sys; taken = lambda p: socket.socket().connect_ex(("127.0.0.1", p)) == 0; arg = (sys.argv[1:] or [""])[0]; arg.isdigit() and 0 < int(arg) < 65536 or sys.exit(0); port = int(arg); taken(port) and sys.exit(next(str(p) for p in range(port + 10, port + 200) if not taken(p)))
 
 .PHONY: bench
 bench: ## Overhead: trackstack vs the article's design vs bare Flask (req/s and CPU per request), formatter cost, FastAPI apps, held debug on/off, the write lock, idle CPU (needs wrk)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
@@ -18,8 +18,6 @@ from orders.config import Settings
 from orders.responses import error
 from trackstack.asgi import TrackingMiddleware
 from trackstack.httpx import AsyncTrackingTransport
-from trackstack.logs import request_debug_var
-from trackstack.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +39,6 @@ def create_app(
         yield
         await client.aclose()
 
-    redactor = Redactor(settings.redact_keys)
-
-    async def debug_audit(request: Request) -> None:
-        """The audit lines the Flask service writes when a request turned DEBUG on."""
-        why = request_debug_var.get()
-        if why is None:
-            return
-        log.info(
-            "debug logging enabled for this request (%s)",
-            why,
-            extra={"event.action": "debug_enabled", "labels.debug_reason": why},
-        )
-        log.debug(
-            "request summary",
-            extra={
-                "http.request.headers": redactor.headers(request.headers.items()),
-                "url.query": redactor.query(request.url.query),
-                "http.request.body.bytes": int(request.headers.get("content-length", "0") or 0)
-                if request.headers.get("content-length", "").isdigit()
-                else 0,
-            },
-        )
-
     app = FastAPI(
         title=settings.service_name,
         version="1",
@@ -71,7 +46,6 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
-        dependencies=[Depends(debug_audit)],
     )
     app.state.settings = settings
     app.state.downstream = client

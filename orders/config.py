@@ -35,9 +35,9 @@ class Settings(service_config.Settings):
         """The service's settings from ``env`` plus orders' own; ConfigError names a bad one."""
         env = os.environ if env is None else env
         own: dict[str, object] = {
-            "workers": int(service_config.number(env, "WEB_CONCURRENCY", 2, 1, 64)),
+            "workers": service_config.whole(env, "WEB_CONCURRENCY", 2, 1, 64),
             "log_dir": env.get("LOG_DIR", "").strip() or None,
-            "log_retention_days": int(service_config.number(env, "LOG_RETENTION_DAYS", 7, 1, 3650)),
+            "log_retention_days": service_config.whole(env, "LOG_RETENTION_DAYS", 7, 1, 3650),
         }
         settings = super().from_env(env, **(own | overrides))
         assert isinstance(settings, cls)

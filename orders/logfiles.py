@@ -32,6 +32,7 @@ from pathlib import Path
 import trackstack
 from orders.config import Settings
 from trackstack.logs import point_stdout_at
+from trackstack.settings import ConfigError, exit_for
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -132,7 +133,12 @@ def configure(settings: Settings, clock: Clock = utc_now) -> DailyFile | None:
             settings.log_retention_days,
             clock,
         )
-        daily.open()
+        try:
+            daily.open()
+        except OSError as exc:  # as trackstack does for LOG_FILE: one line naming it
+            exit_for(
+                ConfigError(f"LOG_DIR={str(settings.log_dir)!r} cannot be used: {exc.strerror}")
+            )
         # The file is already fd 1; trackstack must not reopen LOG_FILE over it.
         tracking = _without_log_file(tracking)
     trackstack.configure_logging(tracking)

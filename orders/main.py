@@ -33,7 +33,7 @@ from uvicorn.supervisors import Multiprocess
 from orders import create_app, logfiles
 from orders.config import ConfigError, Settings
 from orders.protocol import TrackingH11Protocol
-from trackstack.settings import exit_for, number
+from trackstack.settings import exit_for, whole
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -94,7 +94,7 @@ def config(settings: Settings) -> uvicorn.Config:
         "orders.main:worker_app",
         factory=True,
         host=os.environ.get("BIND_HOST", "127.0.0.1"),
-        port=int(number(os.environ, "PORT", 8000, 1, 65535)),
+        port=whole(os.environ, "PORT", 8000, 1, 65535),
         workers=settings.workers,
         http=TrackingH11Protocol,  # its own 400 answers are the envelope, with an ID
         log_config=None,  # trackstack's pipeline (configure_logging) is the only one

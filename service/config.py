@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import trackstack
-from trackstack.settings import ConfigError, number
+from trackstack.settings import ConfigError, number, whole
 
-__all__ = ["ConfigError", "Settings", "number", "worker_count"]
+__all__ = ["ConfigError", "Settings", "number", "whole", "worker_count"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ class Settings(trackstack.Settings):
             ).rstrip("/"),
             "downstream_timeout_s": number(env, "DOWNSTREAM_TIMEOUT_S", 5.0, 0.1, 60),
             "fault_error_rate": number(env, "FAULT_ERROR_RATE", 0.0, 0.0, 1.0),
-            "fault_latency_ms": int(number(env, "FAULT_LATENCY_MS", 0, 0, 60_000)),
-            "db_latency_ms": int(number(env, "DB_LATENCY_MS", 100, 0, 60_000)),
-            "max_body_bytes": int(number(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024**2)),
+            "fault_latency_ms": whole(env, "FAULT_LATENCY_MS", 0, 0, 60_000),
+            "db_latency_ms": whole(env, "DB_LATENCY_MS", 100, 0, 60_000),
+            "max_body_bytes": whole(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024**2),
             "login_token_key": env.get("LOGIN_TOKEN_KEY") or secrets.token_hex(32),
         }
         settings = super().from_env(env, **(demo | overrides))
@@ -58,6 +58,6 @@ class Settings(trackstack.Settings):
 
 def worker_count(env: Mapping[str, str]) -> int:
     """gunicorn's worker processes: ``WEB_CONCURRENCY``, 1..256 (2 when unset or blank; a
-    fraction is cut to a whole number). ConfigError names it otherwise. One rule for
+    fraction is refused like any bad value). ConfigError names it otherwise. One rule for
     ``python -m service`` (before gunicorn reads the variable itself) and gunicorn.conf.py."""
-    return int(number(env, "WEB_CONCURRENCY", 2, 1, 256))
+    return whole(env, "WEB_CONCURRENCY", 2, 1, 256)

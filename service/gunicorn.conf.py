@@ -10,7 +10,7 @@ import secrets
 
 from service.config import Settings, worker_count
 from trackstack.gunicorn import JsonLogger
-from trackstack.settings import ConfigError, exit_for, number
+from trackstack.settings import ConfigError, exit_for, whole
 
 
 class ServiceLogger(JsonLogger):
@@ -25,9 +25,9 @@ os.environ.setdefault("LOGIN_TOKEN_KEY", secrets.token_hex(32))
 # The numbers gunicorn takes from the environment, checked as trackstack checks its own: a bad
 # one ends the start with one JSON line naming it (exit_for), not gunicorn's traceback.
 try:
-    _port = int(number(os.environ, "PORT", 8000, 1, 65535))
+    _port = whole(os.environ, "PORT", 8000, 1, 65535)
     _workers = worker_count(os.environ)
-    _connections = int(number(os.environ, "GEVENT_CONNECTIONS", 1000, 1, 100_000))
+    _connections = whole(os.environ, "GEVENT_CONNECTIONS", 1000, 1, 100_000)
 except ConfigError as exc:
     exit_for(exc)
 

@@ -178,6 +178,8 @@ class TrackingMiddleware:
                     )
                     await _send_json(send_with_id, 400, body)
                     return
+            if why is not None:
+                self._log_debug_enabled(scope, why)
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
@@ -212,6 +214,29 @@ class TrackingMiddleware:
             scope_var.reset(scope_token)
             trace_var.reset(trace_token)
             tracking_id_var.reset(id_token)
+
+    def _log_debug_enabled(self, scope: Scope, why: str) -> None:
+        """The audit lines of a request that turned DEBUG on, as the Flask adapter writes
+        them: INFO ``debug_enabled`` with the reason, then DEBUG "request summary" (headers
+        and query redacted, the body's declared size)."""
+        log.info(
+            "debug logging enabled for this request (%s)",
+            why,
+            extra={"event.action": "debug_enabled", "labels.debug_reason": why},
+        )
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope.get("headers", ())
+        ]
+        length = dict(headers).get("content-length", "")
+        log.debug(
+            "request summary",
+            extra={
+                "http.request.headers": self.redactor.headers(headers),
+                "url.query": self.redactor.query(scope.get("query_string", b"").decode("latin-1")),
+                "http.request.body.bytes": int(length) if length.isdigit() else 0,
+            },
+        )
 
     def _log_access(
         self,

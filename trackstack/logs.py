@@ -254,7 +254,12 @@ def configure_logging(settings: Settings | None = None, fd: int = 1) -> LineWrit
         except ConfigError as exc:
             exit_for(exc)
     if settings.log_file and fd == 1:
-        point_stdout_at(settings.log_file)
+        try:
+            point_stdout_at(settings.log_file)
+        except OSError as exc:  # a missing folder, no permission: the operator's to fix
+            exit_for(
+                ConfigError(f"LOG_FILE={settings.log_file!r} cannot be opened: {exc.strerror}")
+            )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -36,12 +36,14 @@ def exit_for(error: ConfigError) -> NoReturn:
     """
     from trackstack.ecs import ECS_VERSION, event_ids  # here: settings stays importable alone
 
+    prefix = os.environ.get("LOG_DATASET_PREFIX", "").strip() or "trackstack"
     line = {
         "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "log.level": "error",
         "message": f"configuration error: {error}",
         "ecs.version": ECS_VERSION,
-        "event.dataset": "trackstack.server",
+        # LOG_DATASET_PREFIX as the pipeline would apply it: a filter on it keeps this line.
+        "event.dataset": f"{prefix}.server",
         "error.type": "ConfigError",
         "error.message": str(error),
         "event.id": event_ids.next(),
@@ -68,6 +70,16 @@ def number(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     if not lo <= value <= hi:
         raise ConfigError(f"{name}={raw!r} must be between {lo:g} and {hi:g}")
     return value
+
+
+def whole(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """``env[name]`` as a whole number in ``lo..hi`` (``default`` if unset or blank);
+    ConfigError naming the variable otherwise, a fraction included: a port, a count of
+    workers or a size in bytes has none, and cutting ``2.5`` to 2 would hide the mistake."""
+    value = number(env, name, default, lo, hi)
+    if value != int(value):
+        raise ConfigError(f"{name}={env.get(name, '').strip()!r} must be a whole number")
+    return int(value)
 
 
 def choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -198,8 +210,8 @@ class Settings:
             "log_format": choice(env, "LOG_FORMAT", LOG_FORMATS),
             # Lines above PIPE_BUF are still written whole: the writer serializes them
             # across the processes that share the output (trackstack/writer.py).
-            "log_max_line_bytes": int(
-                number(env, "LOG_MAX_LINE_BYTES", MAX_LINE_BYTES, 1024, MAX_LINE_BYTES)
+            "log_max_line_bytes": whole(
+                env, "LOG_MAX_LINE_BYTES", MAX_LINE_BYTES, 1024, MAX_LINE_BYTES
             ),
             "log_file": env.get("LOG_FILE", "").strip() or None,
             "debug_log_token": env.get("DEBUG_LOG_TOKEN") or None,
@@ -221,7 +233,7 @@ def debug_settings(env: Mapping[str, str]) -> dict[str, object]:
         "log_levels": parse_log_levels(env.get("LOG_LEVELS", "")),
         "debug_sample_rate": number(env, "DEBUG_SAMPLE_RATE", 0.0, 0.0, 1.0),
         "debug_on_failure": _flag(env, "DEBUG_ON_FAILURE"),
-        "debug_slow_ms": int(number(env, "DEBUG_SLOW_MS", 0, 0, 3_600_000)),
-        "debug_held_per_request": int(number(env, "DEBUG_HELD_PER_REQUEST", 200, 1, 100_000)),
-        "debug_held_per_worker": int(number(env, "DEBUG_HELD_PER_WORKER", 5000, 1, 1_000_000)),
+        "debug_slow_ms": whole(env, "DEBUG_SLOW_MS", 0, 0, 3_600_000),
+        "debug_held_per_request": whole(env, "DEBUG_HELD_PER_REQUEST", 200, 1, 100_000),
+        "debug_held_per_worker": whole(env, "DEBUG_HELD_PER_WORKER", 5000, 1, 1_000_000),
     }

@@ -733,12 +733,16 @@ BAD_SETTINGS = [
     pytest.param("WEB_CONCURRENCY", "0", "must be between 1 and", id="workers-range"),
     pytest.param("PORT", "abc", "is not a number", id="server-port"),
     pytest.param("PORT", "70000", "must be between 1 and 65535", id="server-port-range"),
+    pytest.param("PORT", "2.5", "must be a whole number", id="server-port-fraction"),
+    pytest.param("LOG_FILE", "/nonexistent/dir/x.log", "cannot be opened", id="log-file"),
+    pytest.param("WEB_CONCURRENCY", "2.5", "must be a whole number", id="workers-fraction"),
 ]
 
 
 # Numbers only one of the two servers reads.
 ONE_SERVER_ONLY = [
     pytest.param("service", "GEVENT_CONNECTIONS", "many", "is not a number", id="gevent-conns"),
+    pytest.param("orders", "LOG_DIR", "/proc/trackstack-logs", "cannot be used", id="log-dir"),
 ]
 
 
@@ -775,7 +779,7 @@ def test_a_bad_setting_stops_the_server_with_one_json_line(
     ("value", "workers"),
     [
         pytest.param("", 2, id="blank"),
-        pytest.param("1.5", 1, id="fraction"),
+        pytest.param("2.0", 2, id="point-zero"),
         pytest.param(" 3 ", 3, id="spaces"),
     ],
 )
@@ -783,7 +787,7 @@ def test_workers_gunicorn_itself_could_not_read_still_start(
     tmp_path: Path, value: str, workers: int
 ) -> None:
     """WEB_CONCURRENCY that the service's rule takes but gunicorn's int() refuses at import
-    ('' and '1.5' ended in gunicorn's traceback): python -m service starts that many."""
+    ('' and '2.0' ended in gunicorn's traceback): python -m service starts that many."""
     env = {"PORT": str(free_port()), "WEB_CONCURRENCY": value}
     with (tmp_path / "out").open("wb") as out:
         process = _start("service", env, out, subprocess.STDOUT)

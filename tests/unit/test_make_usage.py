@@ -142,7 +142,7 @@ def test_install_says_what_each_step_installs_and_why() -> None:
         assert words in said
 
 
-@pytest.mark.parametrize("port", ["99999", "0", "abc", "-1"])
+@pytest.mark.parametrize("port", ["99999", "0", "abc", "-1", "2.5"])
 def test_serve_with_a_port_that_is_no_port_gets_the_services_config_error(port: str) -> None:
     """`make serve PORT=<not 1..65535>`: the free-port check lets it through (it used to end
     in socket's OverflowError) and the service names it: one ConfigError line, exit 1."""

@@ -147,6 +147,12 @@ def test_per_request_debug_needs_the_token(client: AsgiClient, lines: Any) -> No
     assert on.headers["X-Debug-Log"] == "on"
     debug = {line["tracking_id"] for line in lines() if line["log"]["level"] == "debug"}
     assert debug == {"dbg-on"}
+    # The audit lines, as the Flask adapter writes them: who turned DEBUG on, and what came.
+    mine = [line for line in lines() if line.get("tracking_id") == "dbg-on"]
+    audit = [line for line in mine if line.get("event", {}).get("action") == "debug_enabled"]
+    assert len(audit) == 1 and audit[0]["labels"]["debug_reason"] == "token"
+    (summary,) = [line for line in mine if line["message"] == "request summary"]
+    assert summary["http"]["request"]["headers"]["x-debug-token"] == "[REDACTED]"
 
 
 def test_context_is_reset_after_each_request(client: AsgiClient) -> None:

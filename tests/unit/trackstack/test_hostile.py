@@ -17,7 +17,7 @@ import pytest
 from trackstack import Settings, bound, is_valid
 from trackstack.asgi import TrackingMiddleware as AsgiMiddleware
 from trackstack.ecs import EcsFormatter
-from trackstack.settings import ConfigError
+from trackstack.settings import ConfigError, whole
 from trackstack.writer import LineWriterHandler
 from trackstack.wsgi import TrackingMiddleware as WsgiMiddleware
 
@@ -225,3 +225,29 @@ def test_bound_with_an_invalid_id_raises_a_clear_error() -> None:
     with pytest.raises(ValueError, match="1-128"):
         with bound("has space"):
             pass
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "says"),
+    [
+        pytest.param("8080", 8080, None, id="whole"),
+        pytest.param(" 8080 ", 8080, None, id="spaces"),
+        pytest.param("8080.0", 8080, None, id="point-zero"),
+        pytest.param("1e3", 1000, None, id="exponent"),
+        pytest.param("", 8000, None, id="blank-default"),
+        pytest.param("2.5", None, "must be a whole number", id="fraction"),
+        pytest.param("80.01", None, "must be a whole number", id="small-fraction"),
+        pytest.param("abc", None, "is not a number", id="text"),
+        pytest.param("0", None, "must be between 1 and 65535", id="below"),
+        pytest.param("nan", None, "must be between", id="nan"),
+        pytest.param("inf", None, "must be between", id="inf"),
+    ],
+)
+def test_whole_settings_refuse_a_fraction(raw: str, value: int | None, says: str | None) -> None:
+    """Ports, worker counts, sizes: a fraction is refused, not cut (PORT=2.5 listened on 2)."""
+    env = {"PORT": raw}
+    if says is None:
+        assert whole(env, "PORT", 8000, 1, 65535) == value
+    else:
+        with pytest.raises(ConfigError, match=says):
+            whole(env, "PORT", 8000, 1, 65535)

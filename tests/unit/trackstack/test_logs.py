@@ -194,6 +194,8 @@ def test_sigterm_writes_the_queued_lines_first(case: str, returncode: int) -> No
         pytest.param("LOG_MAX_LINE_BYTES", "lots", id="number"),
         pytest.param("DEBUG_SAMPLE_RATE", "2", id="range"),
         pytest.param("LOG_FORMAT", "xml", id="format"),
+        pytest.param("LOG_FILE", "/nonexistent/dir/x.log", id="log-file-folder-missing"),
+        pytest.param("LOG_MAX_LINE_BYTES", "2048.5", id="whole"),
     ],
 )
 def test_configure_logging_from_a_bad_environment_ends_with_one_json_line(
@@ -205,7 +207,7 @@ def test_configure_logging_from_a_bad_environment_ends_with_one_json_line(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DEBUG_", "TRACK"))}
     result = subprocess.run(
         [sys.executable, "-c", "import trackstack; trackstack.configure_logging()"],
-        env=env | {name: value},
+        env=env | {name: value, "LOG_DATASET_PREFIX": "acme"},
         capture_output=True,
         timeout=60,
         cwd=REPO,
@@ -214,3 +216,4 @@ def test_configure_logging_from_a_bad_environment_ends_with_one_json_line(
     (line,) = result.stderr.decode().strip().splitlines()
     record = json.loads(line)
     assert record["error.type"] == "ConfigError" and name in record["message"], record
+    assert record["event.dataset"] == "acme.server"  # LOG_DATASET_PREFIX, as on every line
