@@ -164,11 +164,15 @@ def release(scope: RequestScope, status: int, duration_ns: int, failed: bool = F
         return False
     if not held and not scope.dropped:
         return False
+    # The bound's count only when it dropped some: "(0 not held)" read as if something had.
+    message = "request %s: writing its %d held DEBUG records"
+    args: tuple[object, ...] = (reason, len(held))
+    if scope.dropped:
+        message += " (%d more not held: over the bound)"
+        args += (scope.dropped,)
     log.info(
-        "request %s: writing its %d held DEBUG records (%d not held: over the bound)",
-        reason,
-        len(held),
-        scope.dropped,
+        message,
+        *args,
         extra={
             "event.action": "debug_released",
             "labels.debug_reason": reason,

@@ -102,8 +102,22 @@ def check(expected: Mapping[str, Any], answer: str, count: Count) -> Verdict:
             "read the request's DEBUG lines (log.level: debug; written after its ERROR line,"
             " just before its access line): one names the coupon",
         )
+    tracking_id = expected.get("tracking_id", "<ID>")
+    # Whole groups of the code, not all of them ("4821" or "LEGACY" for LEGACY-4821): right,
+    # but not all of it. "LEGACY-482" is no group of it: a wrong code.
+    groups, mine = re.findall(r"[A-Z0-9]+", want), re.findall(r"[A-Z0-9]+", given)
+    if 0 < len(mine) < len(groups) and any(
+        groups[i : i + len(mine)] == mine for i in range(len(groups) - len(mine) + 1)
+    ):
+        return Verdict(
+            False,
+            f"{given} is part of the coupon, not the whole code",
+            f"copy the whole code from the DEBUG line of tracking_id:{tracking_id}"
+            " ('coupon … resolved to rule …')",
+        )
     return Verdict(
         False,
         f"{given} is not the coupon this customer's cart carried",
-        "search tracking_id:<ID> AND log.level:debug: the line 'coupon … resolved to rule …'",
+        f"search tracking_id:{tracking_id} AND log.level:debug: the line"
+        " 'coupon … resolved to rule …'",
     )

@@ -315,6 +315,8 @@ def test_held_debug_is_written_only_for_a_failed_or_slow_request(
         return
     assert len(detail) == 1 and detail[0]["log.level"] == "debug"
     assert [line["labels.debug_reason"] for line in released] == [reason]
+    # Nothing over the bound: the message does not mention it ("0 not held" read as a loss).
+    assert released[0]["message"] == f"request {reason}: writing its 1 held DEBUG records"
     assert detail[0]["tracking_id"] == released[0]["tracking_id"]
     tracking_id = detail[0]["tracking_id"]
     order = [line["message"] for line in written if line.get("tracking_id") == tracking_id]
@@ -338,6 +340,7 @@ def test_held_records_are_bounded_per_request(pipeline: Any, make_app: Any) -> N
     released = [line for line in written if line.get("event.action") == "debug_released"]
     assert released[0]["labels.held_records"] == 200
     assert released[0]["labels.dropped_records"] == 50
+    assert released[0]["message"].endswith("(50 more not held: over the bound)")
 
 
 def test_held_records_are_bounded_per_worker() -> None:

@@ -277,6 +277,9 @@ LAB7 = {"tracking_id": "t7", "coupon": "LEGACY-4821"}
         pytest.param(7, LAB7, "coupon=WELCOME10", False, "ordinary coupon", id="7-decoy"),
         pytest.param(7, LAB7, "coupon=percent", False, "ERROR line says", id="7-error-text"),
         pytest.param(7, LAB7, "coupon=LEGACY-1111", False, "not the coupon", id="7-other"),
+        pytest.param(7, LAB7, "coupon=4821", False, "part of the coupon", id="7-part-of-code"),
+        pytest.param(7, LAB7, "coupon=LEGACY", False, "part of the coupon", id="7-prefix-only"),
+        pytest.param(7, LAB7, "coupon=NOPE-9", False, "tracking_id:t7", id="7-hint-names-the-id"),
         pytest.param(7, LAB7, "coupon=", False, "needs the coupon", id="7-empty"),
     ],
 )
