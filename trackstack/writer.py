@@ -264,9 +264,14 @@ class LineWriterHandler(logging.Handler):
         return True
 
     def flush(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` seconds) until every queued line is written. With the OS's
+        sleep, not gevent's: at exit (``logging.shutdown``) a yield to the hub ran gunicorn's
+        SIGINT handler inside this wait, and its SystemExit became an "Exception ignored in
+        atexit callback" traceback on Ctrl-C."""
+        sleep = self._sleep if self._writer_started else time.sleep
         deadline = time.monotonic() + timeout
         while self._written < self._queued and time.monotonic() < deadline:
-            time.sleep(0.002)
+            sleep(0.002)
 
     def handleError(self, record: logging.LogRecord) -> None:
         # A record that cannot be formatted still becomes one JSON line, never a traceback.

@@ -252,3 +252,25 @@ def test_write_through_writes_the_queue_first_then_each_line_in_emit() -> None:
     while select.select([read_end], [], [], 0)[0]:
         data += os.read(read_end, 65536)
     assert data == b"".join(b"queued %d\n" % n for n in range(100)) + b"direct\n"
+
+
+def test_flush_waits_with_the_os_sleep_not_a_patched_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flush() never calls the module's time.sleep (gevent's, in a gevent worker: a yield to
+    the hub, where a signal handler's SystemExit would land inside logging.shutdown)."""
+    read_end, write_end = os.pipe()
+    handler = LineWriterHandler(write_end)
+    handler._enqueue(b"first\n")  # starts the writer with the OS's functions
+
+    def patched_sleep(seconds: float) -> None:
+        raise AssertionError("flush yielded through the patched sleep")
+
+    monkeypatch.setattr(writer.time, "sleep", patched_sleep)
+    for n in range(2000):  # under max_pending: _enqueue's backpressure never sleeps
+        handler._enqueue(b"%d\n" % n)
+    handler.flush(5)
+    assert handler._written == handler._queued
+    os.close(write_end)
+    received = b""
+    while chunk := os.read(read_end, 1 << 16):
+        received += chunk
+    assert received.count(b"\n") == 2001
